@@ -1,0 +1,16 @@
+{# The run's as-of date as a SQL date literal. #}
+{% macro as_of_date() -%}
+    date '{{ var("as_of") }}'
+{%- endmacro %}
+
+{# Safe ratio: NULL when the denominator is 0 or NULL (zero is not missing,
+   but a ratio over nothing is undefined). #}
+{% macro ratio(numerator, denominator) -%}
+    case when coalesce({{ denominator }}, 0) = 0 then null
+         else cast({{ numerator }} as double) / cast({{ denominator }} as double) end
+{%- endmacro %}
+
+{# Stable anomaly id: the same finding gets the same id in every run. #}
+{% macro anomaly_id(parts) -%}
+    'AN-' || upper(left(md5(concat_ws('|', {{ parts | join(', ') }})), 16))
+{%- endmacro %}

@@ -1,0 +1,30 @@
+-- One row per institution × month × category group with price-eligible lines
+-- (data-contract.md §2, price deviation). Over eligible lines that have a
+-- reference: actual_amount = Σ upp × qty, reference_amount = Σ r × qty,
+-- pdi = actual ÷ reference (1.00 = paid the reference; 1.10 = 10 % above;
+-- higher = paid more), coverage = actual_amount ÷ Σ amount of all eligible
+-- lines of the grain.
+with eligible as (
+    select * from {{ ref('purchase_lines') }}
+    where is_price_eligible and category_group is not null
+),
+
+final as (
+    select
+        fixmedins_code,
+        month,
+        category_group,
+        any_value(ownership) as ownership,
+        any_value(admdvs) as admdvs,
+        sum(amount) filter (where reference_amount is not null) as actual_amount,
+        sum(reference_amount) as reference_amount,
+        {{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(reference_amount)') }} as pdi,
+        coalesce({{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(amount)') }},
+                 case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
+        sum(amount) as eligible_amount,
+        count(*) as line_count
+    from eligible
+    group by fixmedins_code, month, category_group
+)
+
+select * from final

@@ -1,0 +1,29 @@
+-- One row per product. category_group follows data-contract.md §2:
+-- drug = western + chinese_patent + formula_granules; 中药饮片 belongs to no
+-- group because the indicator excludes it (不含中药饮片, seed 001/004).
+with source as (
+    select * from {{ source('lake', 'products') }}
+),
+
+final as (
+    select
+        med_list_codg,
+        category,
+        case
+            when category in ('western', 'chinese_patent', 'formula_granules') then 'drug'
+            when category in ('hvc', 'lvc', 'ivd') then category
+        end as category_group,
+        generic_name,
+        dosage_form,
+        spec,
+        pack_spec,
+        convrat,
+        min_unit,
+        pack_unit,
+        manufacturer,
+        aprvno,
+        platform_listed = '1' as platform_listed
+    from source
+)
+
+select * from final

@@ -1,0 +1,151 @@
+"""Great Expectations suites as code, one per validated table.
+
+Every expectation carries ``meta.level``:
+- ``fail``: a broken promise of the published interface (keys, ranges the
+  formulas guarantee, accounting). Publishing stops.
+- ``warn``: plausibility (ratios outside 0..1 because of returns, many
+  missing prices, a table much smaller than last night). Reported in the run
+  record and the Data Docs, published anyway.
+The reason for each check's level is written next to it.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+
+FAIL = {"level": "fail"}
+WARN = {"level": "warn"}
+
+
+def _suite(name: str, expectations: list) -> gx.ExpectationSuite:
+    return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def _not_null(*columns: str) -> list:
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, meta=FAIL) for c in columns]
+
+
+# --- landed feeds: the rows this run loaded into the lake -----------------
+# Ingest already quarantines rows that break these rules, so a failure here
+# means the loader itself is wrong: fail.
+
+def landed_suites() -> dict[str, gx.ExpectationSuite]:
+    return {
+        "landed_institutions": _suite("landed_institutions", [
+            *_not_null("fixmedins_code", "fixmedins_name", "admdvs"),
+            gxe.ExpectColumnValuesToBeUnique(column="fixmedins_code", meta=FAIL),
+            gxe.ExpectColumnValuesToMatchRegex(column="admdvs", regex=r"^\d{6}$", meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="ownership", value_set=["public", "private"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="hosp_lv", value_set=["1", "2", "3", "9"], meta=FAIL),
+        ]),
+        "landed_products": _suite("landed_products", [
+            *_not_null("med_list_codg", "category", "generic_name", "convrat"),
+            gxe.ExpectColumnValuesToBeUnique(column="med_list_codg", meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="convrat", min_value=0, strict_min=True, meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="category", value_set=[
+                "western", "chinese_patent", "herbal_pieces", "formula_granules", "hvc", "lvc", "ivd"], meta=FAIL),
+        ]),
+        "landed_listed_prices": _suite("landed_listed_prices", [
+            *_not_null("med_list_codg", "listed_price", "valid_from"),
+            gxe.ExpectColumnValuesToBeBetween(column="listed_price", min_value=0, strict_min=True, meta=FAIL),
+        ]),
+        "landed_vbp_results": _suite("landed_vbp_results", [
+            *_not_null("batch_code", "group_code", "med_list_codg", "winning_price", "cycle_start", "cycle_end"),
+            gxe.ExpectColumnValuesToBeBetween(column="winning_price", min_value=0, strict_min=True, meta=FAIL),
+        ]),
+        "landed_vbp_agreed_volumes": _suite("landed_vbp_agreed_volumes", [
+            *_not_null("batch_code", "group_code", "fixmedins_code", "period_start", "period_end", "agreed_qty"),
+            gxe.ExpectColumnValuesToBeBetween(column="agreed_qty", min_value=0, strict_min=True, meta=FAIL),
+        ]),
+        "landed_purchases": _suite("landed_purchases", [
+            *_not_null("infno", "fixmedins_code", "fixmedins_bchno", "med_list_codg", "purc_retn_cnt", "purc_retn_stoin_time"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["fixmedins_code", "fixmedins_bchno"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="infno", value_set=["3503", "3504"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="purc_retn_cnt", min_value=0, strict_min=True, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="finl_trns_pric", min_value=0, meta=FAIL),
+            # Missing prices are allowed (priced from the listed price) but
+            # many of them make the price indicators thin: warn above 5 %.
+            gxe.ExpectColumnValuesToNotBeNull(column="finl_trns_pric", mostly=0.95, meta=WARN),
+        ]),
+    }
+
+
+# --- published tables ----------------------------------------------------
+
+def published_suites() -> dict[str, gx.ExpectationSuite]:
+    groups = ["drug", "hvc", "lvc", "ivd"]
+    return {
+        "platform_purchase_ratio": _suite("platform_purchase_ratio", [
+            *_not_null("fixmedins_code", "month", "category_group", "total_amount", "platform_amount"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["fixmedins_code", "month", "category_group"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="category_group", value_set=groups, meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="ownership", value_set=["public", "private"], meta=FAIL),
+            # Net of returns a month can leave 0..1 (returns of platform
+            # purchases booked in a later month): plausible, so warn.
+            gxe.ExpectColumnValuesToBeBetween(column="ratio", min_value=0, max_value=1, mostly=0.99, meta=WARN),
+        ]),
+        "platform_purchase_ratio_region": _suite("platform_purchase_ratio_region", [
+            *_not_null("region_level", "month", "category_group"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["region_level", "admdvs", "month", "category_group"],
+                                                ignore_row_if="never", meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="region_level", value_set=["county", "city", "all"], meta=FAIL),
+            gxe.ExpectColumnValueLengthsToEqual(column="admdvs", value=6, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="target", min_value=0, max_value=1, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="ytd_ratio", min_value=0, max_value=1, meta=WARN),
+        ]),
+        "price_deviation_index": _suite("price_deviation_index", [
+            *_not_null("fixmedins_code", "month", "category_group", "coverage"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["fixmedins_code", "month", "category_group"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="coverage", min_value=0, max_value=1.000001, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0, meta=FAIL),
+            # An institution-month paying over 3× or under a fifth of the
+            # references is possible but worth a look before publishing.
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0.2, max_value=3, mostly=0.99, meta=WARN),
+        ]),
+        "vbp_completion": _suite("vbp_completion", [
+            *_not_null("batch_code", "group_code", "fixmedins_code", "period_start", "agreed_qty", "completion_rate",
+                       "expected_progress", "is_lagging"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["batch_code", "group_code", "fixmedins_code", "period_start"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="expected_progress", min_value=0, max_value=1, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="agreed_qty", min_value=0, strict_min=True, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="nonwinning_share", min_value=0, max_value=1, mostly=0.99, meta=WARN),
+            # Net returns can push completion below 0 in a period: warn.
+            gxe.ExpectColumnValuesToBeBetween(column="completion_rate", min_value=0, meta=WARN),
+        ]),
+        "anomalies": _suite("anomalies", [
+            *_not_null("anomaly_id", "anomaly_type", "severity", "fixmedins_code", "detail"),
+            gxe.ExpectColumnValuesToBeUnique(column="anomaly_id", meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="severity", value_set=["high", "medium", "low"], meta=FAIL),
+            gxe.ExpectColumnValuesToMatchRegex(column="anomaly_id", regex=r"^AN-[0-9A-F]{16}$", meta=FAIL),
+        ]),
+        "quarantine": _suite("quarantine", [
+            *_not_null("feed", "source_file", "reason"),
+        ]),
+        "purchase_lines_sample": _suite("purchase_lines_sample", [
+            *_not_null("fixmedins_code", "fixmedins_bchno", "med_list_codg", "month", "qty_min_units", "source_file"),
+            gxe.ExpectColumnValuesToBeInSet(column="sign", value_set=[1, -1], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="qty_min_units", min_value=0, strict_min=True, meta=FAIL),
+        ]),
+    }
+
+
+# --- run-level facts, computed in SQL and checked as small frames --------
+
+def run_suites() -> dict[str, gx.ExpectationSuite]:
+    return {
+        "run_accounting": _suite("run_accounting", [
+            # Every delivery: rows in = rows loaded + rows quarantined.
+            gxe.ExpectColumnValuesToBeInSet(column="balanced", value_set=[True], meta=FAIL),
+        ]),
+        "run_completeness": _suite("run_completeness", [
+            # Every accepted purchase line reaches purchase_lines (no join
+            # silently drops one).
+            gxe.ExpectColumnValuesToBeInSet(column="lines_kept", value_set=[True], meta=FAIL),
+        ]),
+        "row_counts_vs_previous": _suite("row_counts_vs_previous", [
+            # A published table shrinking by more than 10 % since the last
+            # publication is suspicious (restatements can shrink it): warn.
+            gxe.ExpectColumnValuesToBeBetween(column="ratio_to_previous", min_value=0.9, meta=WARN),
+        ]),
+    }

@@ -1,0 +1,64 @@
+"""Where things live in a warehouse directory.
+
+WAREHOUSE/
+  yaocai.duckdb            the publication analysts open (read-only)
+  state/lake.duckdb        everything accepted + quarantine + manifest + runs
+  state/runs/<run_id>/     one folder per run: build file, dbt target, gate
+                           results (JSON + Data Docs), run log
+  .yaocai.lock             held while a step writes
+  .yaocai.run.lock         held by `yaocai run` for the whole run
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+PUBLISHED_NAME = "yaocai.duckdb"
+
+
+@dataclass(frozen=True)
+class Layout:
+    warehouse: Path
+
+    @property
+    def published(self) -> Path:
+        return self.warehouse / PUBLISHED_NAME
+
+    @property
+    def state(self) -> Path:
+        return self.warehouse / "state"
+
+    @property
+    def lake(self) -> Path:
+        return self.state / "lake.duckdb"
+
+    @property
+    def lock(self) -> Path:
+        """Held by any step while it writes the lake or the publication."""
+        return self.warehouse / ".yaocai.lock"
+
+    @property
+    def run_lock(self) -> Path:
+        """Held by ``yaocai run`` for its whole run."""
+        return self.warehouse / ".yaocai.run.lock"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.state / "runs" / run_id
+
+    def build_db(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "build.duckdb"
+
+    def gate_dir(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "gate"
+
+    def ensure(self) -> None:
+        (self.state / "runs").mkdir(parents=True, exist_ok=True)
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB spills to disk above this (YAOCAI_DUCKDB_MEMORY_LIMIT, default 8GB)."""
+    return os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", "8GB")

@@ -1,0 +1,298 @@
+"""The nightly pipeline as plain functions: start → ingest → build → gate →
+publish. ``yaocai run`` calls them in sequence; the Airflow DAG calls the
+same functions, one task each (dags/yaocai_nightly.py).
+
+Every step is safe to repeat: ingest skips files it has seen, build starts
+from an empty build file, the gate only reads, and publish swaps in a
+complete file with one atomic rename, so the previous publication stays
+intact until the new one is whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from ingest.lake import ensure_lake
+from ingest.loader import ingest_landing
+from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit
+from yaocai.locking import warehouse_lock
+
+log = logging.getLogger("yaocai.pipeline")
+
+# Schemas dbt builds besides the published one; dropped from the published
+# file because their views point into the lake, which analysts do not attach.
+WORKING_SCHEMAS = ("staging", "intermediate", "seeds")
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunContext:
+    landing: str
+    warehouse: str
+    as_of: str  # ISO date
+    run_id: str
+    trigger: str = "cli"
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(Path(self.warehouse))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def new_run_id(as_of: dt.date) -> str:
+    now = dt.datetime.now(dt.timezone.utc)
+    return f"{as_of.isoformat()}_{now.strftime('%Y%m%dT%H%M%S%fZ')}"
+
+
+def _lake(layout: Layout, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(layout.lake), read_only=read_only)
+    con.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
+    return con
+
+
+def start_run(landing: str | Path, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
+              run_id: str | None = None) -> RunContext:
+    landing_path = Path(landing).resolve()
+    if not landing_path.is_dir():
+        raise PipelineError(f"landing directory {landing_path} does not exist")
+    ctx = RunContext(str(landing_path), str(Path(warehouse).resolve()), as_of.isoformat(),
+                     run_id or new_run_id(as_of), trigger)
+    layout = ctx.layout
+    layout.ensure()
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} start", wait_seconds=600):
+        con = _lake(layout)
+        try:
+            ensure_lake(con)
+            con.execute(
+                "insert or replace into runs (run_id, as_of, status, started_at, trigger) values (?, ?, 'running', current_timestamp, ?)",
+                [ctx.run_id, ctx.as_of, trigger],
+            )
+        finally:
+            con.close()
+    layout.run_dir(ctx.run_id).mkdir(parents=True, exist_ok=True)
+    (layout.run_dir(ctx.run_id) / "context.json").write_text(json.dumps(ctx.to_dict(), indent=2))
+    return ctx
+
+
+def _update_run(layout: Layout, run_id: str, **fields: object) -> None:
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    con = _lake(layout)
+    try:
+        con.execute(f"update runs set {assignments} where run_id = ?", [*fields.values(), run_id])
+    finally:
+        con.close()
+
+
+def fail_run(ctx: RunContext, message: str) -> None:
+    """Record a failed run; the previous publication is untouched."""
+    with warehouse_lock(ctx.layout.lock, f"run {ctx.run_id} fail", wait_seconds=600):
+        _update_run(ctx.layout, ctx.run_id, status="failed", finished_at=dt.datetime.now(), message=message[:4000])
+
+
+def ingest_step(ctx: RunContext, progress=None) -> dict:
+    layout = ctx.layout
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} ingest", wait_seconds=600):
+        con = _lake(layout)
+        try:
+            report = ingest_landing(Path(ctx.landing), con, ctx.run_id, progress=progress)
+            loaded_files = sum(1 for f in report.files if f.status == "loaded")
+            con.execute(
+                "update runs set rows_in = ?, rows_loaded = ?, rows_quarantined = ?, files_loaded = ? where run_id = ?",
+                [report.rows_in, report.rows_loaded, report.rows_quarantined, loaded_files, ctx.run_id],
+            )
+            con.execute("checkpoint")
+        finally:
+            con.close()
+    files = [asdict(f) for f in report.files]
+    (layout.run_dir(ctx.run_id) / "ingest.json").write_text(json.dumps(files, ensure_ascii=False, indent=2))
+    log.info("ingest: %s", report.summary())
+    return {"summary": report.summary(), "rows_in": report.rows_in, "rows_loaded": report.rows_loaded,
+            "rows_quarantined": report.rows_quarantined}
+
+
+def dbt_env(ctx: RunContext) -> dict[str, str]:
+    layout = ctx.layout
+    run_dir = layout.run_dir(ctx.run_id)
+    return {
+        "YAOCAI_BUILD_DB": str(layout.build_db(ctx.run_id)),
+        "YAOCAI_LAKE_DB": str(layout.lake),
+        "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
+        "YAOCAI_DBT_LOG_PATH": str(run_dir / "dbt_logs"),
+        "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def build_step(ctx: RunContext) -> dict:
+    """dbt build (seeds, models, data tests, unit tests) into a fresh build file.
+
+    dbt runs in its own process: dbt-duckdb keeps its DuckDB instance (with
+    the lake attached) open for the life of the process, which would block
+    this process from writing the lake afterwards."""
+    layout = ctx.layout
+    run_dir = layout.run_dir(ctx.run_id)
+    build_db = layout.build_db(ctx.run_id)
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
+        for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
+            leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
+        command = [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(DBT_PROJECT_DIR),
+                   "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"as_of": ctx.as_of}), "--no-use-colors"]
+        with (run_dir / "dbt_build.log").open("w") as log_file:
+            completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx)}, stdout=log_file,
+                                       stderr=subprocess.STDOUT, cwd=run_dir, check=False)
+        if completed.returncode != 0:
+            failures = _dbt_failures(run_dir / "dbt_target" / "run_results.json")
+            raise PipelineError(f"dbt build failed (exit {completed.returncode}; log {run_dir / 'dbt_build.log'}): "
+                                + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
+        from yaocai.documentation import apply_comments
+
+        con = duckdb.connect(str(build_db))
+        try:
+            apply_comments(con, run_dir / "dbt_target" / "manifest.json")
+            for schema in WORKING_SCHEMAS:
+                con.execute(f"drop schema if exists {schema} cascade")
+            con.execute("checkpoint")
+        finally:
+            con.close()
+    log.info("dbt build: ok (%s)", build_db)
+    return {"build_db": str(build_db)}
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def _dbt_failures(run_results: Path) -> list[str]:
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text()).get("results", [])
+    return [f"{r['unique_id']}: {r['status']} {(r.get('message') or '')[:300]}".strip()
+            for r in results if r.get("status") in ("error", "fail")]
+
+
+def gate_step(ctx: RunContext) -> dict:
+    """Great Expectations checks on the build file; results kept with the run."""
+    from expectations.gate import run_gate
+
+    layout = ctx.layout
+    outcome = run_gate(
+        build_db=layout.build_db(ctx.run_id),
+        lake_db=layout.lake,
+        previous_db=layout.published if layout.published.exists() else None,
+        run_id=ctx.run_id,
+        as_of=dt.date.fromisoformat(ctx.as_of),
+        out_dir=layout.gate_dir(ctx.run_id),
+    )
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} gate", wait_seconds=600):
+        _update_run(layout, ctx.run_id, gate_passed=outcome.passed)
+    if not outcome.passed:
+        raise PipelineError("quality gate failed: " + "; ".join(outcome.failures[:10]))
+    return {"passed": True, "warnings": outcome.warnings}
+
+
+def publish_step(ctx: RunContext) -> dict:
+    """Swap the validated build file in as WAREHOUSE/yaocai.duckdb.
+
+    The file gets the run history first (table ``runs``), then is flushed and
+    renamed over the old publication in one step (POSIX rename is atomic).
+    Readers that hold the old file open keep their consistent view; the next
+    open sees the new file."""
+    layout = ctx.layout
+    build_db = layout.build_db(ctx.run_id)
+    gate_file = layout.gate_dir(ctx.run_id) / "gate_result.json"
+    if not gate_file.exists() or not json.loads(gate_file.read_text())["passed"]:
+        raise PipelineError("refusing to publish: this run has no passing quality gate result")
+    if not build_db.exists():
+        raise PipelineError(f"refusing to publish: build file {build_db} is missing")
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} publish", wait_seconds=600):
+        published_at = dt.datetime.now().replace(microsecond=0)
+        con = duckdb.connect(str(build_db))
+        try:
+            con.execute(f"attach '{layout.lake}' as lake (read_only)")
+            con.execute(
+                """create or replace table main.runs as
+                   select run_id, as_of,
+                          case when run_id = $1 then 'published' else status end as status,
+                          rows_in, rows_loaded, rows_quarantined,
+                          case when run_id = $1 then true else gate_passed end as gate_passed,
+                          case when run_id = $1 then $2 else published_at end as published_at,
+                          started_at, case when run_id = $1 then $2 else finished_at end as finished_at,
+                          files_loaded, trigger, message
+                   from lake.main.runs order by started_at""",
+                [ctx.run_id, published_at],
+            )
+            con.execute("detach lake")
+            from yaocai.documentation import comment_runs_table
+
+            comment_runs_table(con)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        _fsync(build_db)
+        os.replace(build_db, layout.published)
+        _fsync(layout.warehouse)
+        _update_run(layout, ctx.run_id, status="published", published_at=published_at, finished_at=published_at)
+    _clean_old_builds(layout, keep=ctx.run_id)
+    log.info("published %s", layout.published)
+    return {"published": str(layout.published), "published_at": published_at.isoformat()}
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _clean_old_builds(layout: Layout, keep: str) -> None:
+    """Build files of finished runs are large and no longer needed; gate
+    results and logs stay for the record."""
+    runs_dir = layout.state / "runs"
+    for run_dir in runs_dir.iterdir():
+        if run_dir.name == keep:
+            continue
+        for name in ("build.duckdb", "build.duckdb.wal"):
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "duckdb_tmp", ignore_errors=True)
+
+
+def run_pipeline(landing: str | Path, warehouse: str | Path, as_of: dt.date, progress=None) -> RunContext:
+    """The whole pipeline in one process (``yaocai run``). Raises on failure
+    after recording it; the previous publication is then untouched."""
+    layout = Layout(Path(warehouse).resolve())
+    layout.ensure()
+    # A second ``yaocai run`` on the same warehouse refuses at once with a
+    # clear message (run lock); each step also takes the write lock, which
+    # orders it against Airflow tasks writing the same warehouse.
+    with warehouse_lock(layout.run_lock, "yaocai run"):
+        return _run_steps(landing, warehouse, as_of, progress)
+
+
+def _run_steps(landing: str | Path, warehouse: str | Path, as_of: dt.date, progress=None) -> RunContext:
+    ctx = start_run(landing, warehouse, as_of)
+    try:
+        ingest_step(ctx, progress=progress)
+        build_step(ctx)
+        gate_step(ctx)
+        publish_step(ctx)
+    except BaseException as exc:
+        fail_run(ctx, f"{type(exc).__name__}: {exc}")
+        raise
+    return ctx
