@@ -83,6 +83,8 @@ def _frames(build: duckdb.DuckDBPyConnection, run_id: str, previous_db: Path | N
 
 def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: str, as_of: dt.date, out_dir: Path) -> GateOutcome:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # GX's per-expectation progress bars flood the task log
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx  # heavy import, only for the gate
 
     from expectations.suites import landed_suites, published_suites, run_suites

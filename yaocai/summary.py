@@ -1,0 +1,61 @@
+"""The short text summary printed after a run (README command 1) and by
+``yaocai summary``: what an officer looks at first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+CITY_NAMES = {"440800": "湛江市", "141100": "吕梁市", "371000": "威海市", "420200": "黄石市"}
+GROUP_NAMES = {"drug": "药品", "hvc": "高值耗材", "lvc": "低值耗材", "ivd": "检验试剂"}
+
+
+def _pct(value: float | None) -> str:
+    return "   —  " if value is None else f"{100 * value:5.1f}%"
+
+
+def summarise(published: Path) -> str:
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        run = con.execute("select run_id, as_of, published_at from runs where status = 'published' "
+                          "order by published_at desc limit 1").fetchone()
+        as_of = run[1]
+        lines = [f"yaocai publication {published}", f"  run {run[0]}, data as of {as_of}, published {run[2]}", ""]
+
+        latest = con.execute("select max(month) from platform_purchase_ratio_region where month <= ?", [as_of]).fetchone()[0]
+        lines.append(f"网采率 Platform purchasing ratio by city, {latest:%Y-%m} and year to date (public institutions):")
+        rows = con.execute(
+            """select admdvs, category_group, ratio, ytd_ratio, target from platform_purchase_ratio_region
+               where region_level = 'city' and month = ? and category_group in ('drug', 'hvc')
+               order by admdvs, category_group""", [latest]).fetchall()
+        for admdvs, group, ratio, ytd, target in rows:
+            verdict = "" if target is None else ("  ok" if ytd is not None and ytd >= target else "  BELOW TARGET")
+            lines.append(f"  {CITY_NAMES.get(admdvs, admdvs)} {admdvs} {GROUP_NAMES[group]:<6} month {_pct(ratio)}  "
+                         f"ytd {_pct(ytd)}  target {_pct(target)}{verdict}")
+
+        lagging = con.execute(
+            """select count(*), count(distinct fixmedins_code) from vbp_completion
+               where is_lagging and ownership = 'public'""").fetchone()
+        total = con.execute("select count(*) from vbp_completion where ownership = 'public'").fetchone()[0]
+        lines += ["", f"集采进度 VBP agreements lagging expected progress: {lagging[0]} of {total} "
+                      f"({lagging[1]} institutions)"]
+        for row in con.execute(
+            """select fixmedins_code, fixmedins_name, batch_code, group_code, completion_rate, expected_progress
+               from vbp_completion where is_lagging and ownership = 'public'
+               order by expected_progress - completion_rate desc, fixmedins_code limit 5""").fetchall():
+            lines.append(f"  {row[0]} {row[1]}  {row[2]}/{row[3]}: completion {_pct(row[4])} vs expected {_pct(row[5])}")
+
+        counts = con.execute("select anomaly_type, count(*) from anomalies group by 1 order by 1").fetchall()
+        lines += ["", "异常 Anomalies: " + (", ".join(f"{t} {n}" for t, n in counts) or "none")]
+        lines.append("  top price anomalies:")
+        for row in con.execute(
+            """select anomaly_id, severity, detail from anomalies
+               where anomaly_type in ('price_above_listed', 'price_peer_outlier')
+               order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, gap desc, anomaly_id limit 5""").fetchall():
+            lines.append(f"  [{row[1]}] {row[0]} {row[2]}")
+        quarantined = con.execute("select count(*) from quarantine").fetchone()[0]
+        lines += ["", f"隔离 Quarantined input rows: {quarantined} (table quarantine)"]
+        return "\n".join(lines)
+    finally:
+        con.close()
