@@ -1524,3 +1524,257 @@ class _PurchaseGenerator:
             planted.append(record)
         pieces.append(frame.iloc[previous:])
         return pd.concat(pieces, ignore_index=True), planted
+
+
+# --------------------------------------------------------------------------
+# Agreed volumes (set from what was bought, so only the planted ones lag)
+# --------------------------------------------------------------------------
+
+_LAGGING_COMPLETION = 0.3  # planted completion as a share of the expected progress
+_ON_TRACK_RANGE = (0.97, 1.30)  # completion ÷ expected progress of every other agreement
+_DESIGNATED_SHARE = 0.2
+
+
+def _agreed_volumes(rng: np.random.Generator, inst: _Institutions, cat: _Catalogue, cal: _Calendar,
+                    tally: _Tally, plan: _Plan) -> tuple[pd.DataFrame, list[dict]]:
+    """约定采购量 for public institutions that bought a group's winners in an agreement year.
+
+    Each agreed quantity is derived from the net winner quantity actually written,
+    so completion (contract §2) is on track by construction except for the planted
+    lagging agreements, whose agreed quantity is set far above their purchases.
+    """
+    bought = tally.vbp_quantities()
+    lagging_pairs = {(i, grp.code) for i, grp in plan.lagging}
+    rows, lagging = [], []
+    for grp in cat.groups:
+        of_group = bought[bought["prod"].isin(grp.winners)]
+        for period_start, period_end in grp.batch.periods(cal.as_of):
+            first, last = _day(period_start), _day(period_end)
+            months = np.flatnonzero((cal.start_day >= first) & (cal.start_day <= last))
+            in_period = of_group[of_group["month"].isin(months)]
+            per_product = in_period.groupby(["inst", "prod"])["qty"].sum()
+            expected = (min(cal.as_of_day, last) - first + 1) / (last - first + 1)
+            for i, total in in_period.groupby("inst")["qty"].sum().items():
+                is_lagging = (i, grp.code) in lagging_pairs and period_start == grp.batch.cycle_start
+                if total <= 0:
+                    if is_lagging:
+                        raise RuntimeError("planted lagging agreement has no net purchases")
+                    continue
+                designated, purchased = "", float(total)
+                if is_lagging:
+                    agreed = math.ceil(purchased / (_LAGGING_COMPLETION * expected))
+                else:
+                    if rng.random() < _DESIGNATED_SHARE:
+                        own = per_product.loc[i]
+                        brand = int(own.idxmax())
+                        if own[brand] > 0:  # the reported brand: only it counts toward completion
+                            designated, purchased = cat.code[brand], float(own[brand])
+                    agreed = max(1, math.floor(purchased / (expected * rng.uniform(*_ON_TRACK_RANGE))))
+                rows.append((grp.batch.code, grp.code, inst.code[i], period_start.isoformat(),
+                             period_end.isoformat(), agreed, designated))
+                if is_lagging:
+                    lagging.append({
+                        "batch_code": grp.batch.code, "group_code": grp.code, "fixmedins_code": inst.code[i],
+                        "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
+                        "agreed_qty": agreed, "purchased_qty": purchased,
+                        "completion": round(purchased / agreed, 4), "expected_progress": round(expected, 4),
+                    })
+    if len(lagging) != len(plan.lagging):
+        raise RuntimeError("a planted lagging agreement is missing")
+    frame = pd.DataFrame(rows, columns=["batch_code", "group_code", "fixmedins_code", "period_start", "period_end",
+                                        "agreed_qty", "designated_med_list_codg"])
+    return frame.sort_values(["batch_code", "group_code", "fixmedins_code", "period_start"], kind="stable"), lagging
+
+
+# --------------------------------------------------------------------------
+# Truth about the planted price and platform anomalies
+# --------------------------------------------------------------------------
+
+def _weighted_unit_price(lines: pd.DataFrame, convrat: float) -> float:
+    return float((lines["price"] * lines["qty"]).sum() / lines["qty"].sum() / convrat)
+
+
+def _price_truth(inst: _Institutions, cat: _Catalogue, cal: _Calendar, tally: _Tally,
+                 plan: _Plan) -> tuple[list[dict], dict]:
+    watched = tally.watched_lines()
+    priced = watched[~watched["gift"] & watched["price"].notna()]
+    above = []
+    for i, p, m in plan.above:
+        own = priced[(priced["inst"] == i) & (priced["prod"] == p) & (priced["month"] == m)]
+        above.append({
+            "fixmedins_code": inst.code[i], "med_list_codg": cat.code[p], "month": cal.months[m].isoformat(),
+            "category": cat.frame.at[p, "category"], "lines": len(own),
+            "ratio": round(float((own["price"] * own["qty"]).sum() / (own["listed"] * own["qty"]).sum()), 4),
+            "min_line_ratio": round(float((own["price"] / own["listed"]).min()), 4),
+        })
+
+    spike_inst, p, m = plan.spike
+    month = priced[(priced["prod"] == p) & (priced["month"] == m)]
+    public_means = {int(i): _weighted_unit_price(g, cat.convrat[p])
+                    for i, g in month.groupby("inst") if inst.public[i]}
+    peer_median = float(np.median(list(public_means.values())))  # mean of the middle two when even
+    before = priced[(priced["prod"] == p) & (priced["month"] == m - 1) & (priced["inst"] == spike_inst)]
+    own_upp = public_means[spike_inst]
+    spike = {
+        "fixmedins_code": inst.code[spike_inst], "med_list_codg": cat.code[p], "month": cal.months[m].isoformat(),
+        "unit_price": round(own_upp, 6), "peer_median_unit_price": round(peer_median, 6),
+        "ratio_to_peer_median": round(own_upp / peer_median, 4),
+        "previous_month_unit_price": round(_weighted_unit_price(before, cat.convrat[p]), 6),
+        "ratio_to_previous_month": round(own_upp / _weighted_unit_price(before, cat.convrat[p]), 4),
+        "public_institutions_buying": len(public_means),
+    }
+    return above, spike
+
+
+def _platform_truth(inst: _Institutions, cal: _Calendar, tally: _Tally, plan: _Plan) -> list[dict]:
+    drug = CATEGORY_GROUP_NAMES.index("drug")
+    return [{
+        "fixmedins_code": inst.code[i],
+        "months": [cal.months[m].isoformat() for m in plan.low_months],
+        "drug_ratio": {cal.months[m].isoformat(): round(tally.ratio(i, m, drug) or 0.0, 4) for m in plan.low_months},
+    } for i in plan.low_platform]
+
+
+# --------------------------------------------------------------------------
+# Reference feeds
+# --------------------------------------------------------------------------
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
+
+
+def _write_institutions_xlsx(frame: pd.DataFrame, path: Path, as_of: date) -> None:
+    """The register as a bureau exports it: a title row, then Chinese headers and Chinese coded values."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "定点医疗机构"
+    cities = "、".join(f"{c.name}市" for c in _CITIES)
+    ws.append([f"定点医疗机构名单（{cities}，截至{as_of.year}年{as_of.month}月{as_of.day}日）"])
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(frame.columns))
+    ws.append([INSTITUTION_LABELS_ZH[c] for c in frame.columns])
+    for code, name, admdvs, level, ownership in frame.itertuples(index=False):
+        ws.append([code, name, admdvs, HOSP_LV_ZH[level], OWNERSHIP_ZH[ownership]])  # admdvs stays text
+    wb.properties.creator = "yaocai demo_data"
+    wb.properties.created = wb.properties.modified = XLSX_TIMESTAMP
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    # openpyxl stamps every zip entry with the current time; rewrite them with a fixed one.
+    with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for entry in source.infolist():
+            fixed = zipfile.ZipInfo(entry.filename, date_time=XLSX_TIMESTAMP.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            target.writestr(fixed, source.read(entry.filename))
+
+
+# --------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------
+
+def _default_counts(purchase_lines: int) -> tuple[int, int]:
+    """Institutions and products grow gently with volume (~120/400 at 40k lines, ≥3,000/20,000 at 20M)."""
+    ratio = purchase_lines / 40_000
+    institutions = max(40, round(120 * ratio ** 0.53))
+    products = max(int(_min_products_per_generic().sum()), round(400 * ratio ** 0.65))
+    return institutions, products
+
+
+def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_lines: int = 40_000,
+                          as_of: date = date(2026, 10, 31), institutions: int | None = None,
+                          products: int | None = None, progress: Progress | None = None) -> dict:
+    """Write a synthetic landing directory (contract §1) and return the truth about what it contains.
+
+    `purchase_lines` is the approximate number of purchase + return lines; the
+    institution and product counts default to values that grow with it. The
+    truth dict is also written to `landing_dir/demo_truth.json`. Raises
+    FileExistsError if a feed folder already holds files, so a stale delivery is
+    never mixed with a new one.
+    """
+    if not EARLIEST_AS_OF <= as_of <= LATEST_AS_OF:
+        raise ValueError(f"as_of must be between {EARLIEST_AS_OF} and {LATEST_AS_OF}")
+    if purchase_lines < 1_000:
+        raise ValueError("purchase_lines must be at least 1000")
+    default_institutions, default_products = _default_counts(purchase_lines)
+    n_institutions = institutions if institutions is not None else default_institutions
+    n_products = products if products is not None else default_products
+    if n_institutions < 30:
+        raise ValueError("institutions must be at least 30")
+    if n_products < int(_min_products_per_generic().sum()):
+        raise ValueError(f"products must be at least {int(_min_products_per_generic().sum())}")
+
+    landing = Path(landing_dir)
+    for feed in FEEDS:
+        folder = landing / feed
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} is not empty")
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    rng = np.random.default_rng(seed)
+    cal = _calendar(as_of)
+    inst = _build_institutions(n_institutions, rng)
+    cat = _build_catalogue(n_products, rng, as_of)
+    plan, needed_pairs = _plan_anomalies(inst, cat, cal, rng)
+    portfolio = _build_portfolio(inst, cat, rng, needed_pairs)
+    _force_lines(plan, portfolio, cat, cal)
+
+    reference = {
+        "institutions/institutions.xlsx": lambda path: _write_institutions_xlsx(inst.frame, path, as_of),
+        "products/products.csv": lambda path: _write_csv(cat.frame, path),
+        "listed_prices/listed_prices.csv": lambda path: _write_csv(_listed_price_frame(cat), path),
+        "vbp_results/vbp_results.csv": lambda path: _write_csv(_vbp_results_frame(cat), path),
+    }
+    for k, (rel, write) in enumerate(reference.items(), start=1):
+        write(landing / rel)
+        report("reference", k, len(reference))
+    counts = {
+        "institutions/institutions.xlsx": len(inst.frame),
+        "products/products.csv": len(cat.frame),
+        "listed_prices/listed_prices.csv": int(np.count_nonzero(cat.listed)
+                                               + np.count_nonzero(cat.listed & (cat.change1 != _NEVER))
+                                               + np.count_nonzero(cat.listed & (cat.change2 != _NEVER))),
+        "vbp_results/vbp_results.csv": sum(len(g.winners) for g in cat.groups),
+    }
+    formats = {"institutions/institutions.xlsx": "xlsx-title-row-chinese-headers",
+               "products/products.csv": "csv-utf-8", "listed_prices/listed_prices.csv": "csv-utf-8",
+               "vbp_results/vbp_results.csv": "csv-utf-8"}
+
+    files = _PurchaseFiles(landing)
+    tally = _Tally(inst, cat, cal, plan)
+    generator = _PurchaseGenerator(rng, inst, cat, portfolio, plan, cal, files, tally,
+                                   target_purchases=round(purchase_lines / (1 + RETURN_RATE)),
+                                   progress=progress, expected_total=purchase_lines)
+    generator.run()
+
+    agreements, lagging = _agreed_volumes(rng, inst, cat, cal, tally, plan)
+    _write_csv(agreements, landing / "vbp_agreed_volumes/vbp_agreed_volumes.csv")
+    counts["vbp_agreed_volumes/vbp_agreed_volumes.csv"] = len(agreements)
+    formats["vbp_agreed_volumes/vbp_agreed_volumes.csv"] = "csv-utf-8"
+    report("agreed_volumes", 1, 1)
+    counts.update(files.counts)
+    formats.update(files.formats)
+
+    above, spike = _price_truth(inst, cat, cal, tally, plan)
+    truth = {
+        "as_of": as_of.isoformat(),
+        "seed": seed,
+        "purchase_lines_requested": purchase_lines,
+        "data_start": DATA_START.isoformat(),
+        "institutions": len(inst.frame),
+        "public_institutions": int(inst.public.sum()),
+        "products": len(cat.frame),
+        "counts": counts,
+        "formats": formats,
+        "summary": tally.summary,
+        "above_listed": above,
+        "price_spike": spike,
+        "vbp_lagging": lagging,
+        "low_platform_ratio": _platform_truth(inst, cal, tally, plan),
+        "invalid_rows": generator.invalid_rows,
+        "after_as_of": generator.late_rows,
+    }
+    (landing / TRUTH_FILE).write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return truth

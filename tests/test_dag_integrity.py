@@ -1,0 +1,43 @@
+"""Every DAG imports, and the nightly DAG keeps the promises its users rely on."""
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))
+
+
+def test_dags_import_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "yaocai_nightly" in dagbag.dags
+
+
+def test_nightly_schedule_retries_and_single_active_run(dagbag):
+    dag = dagbag.dags["yaocai_nightly"]
+    assert dag.tags and "yaocai" in dag.tags
+    assert dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 2 * * *"
+    assert str(dag.timetable.timezone) in ("Asia/Shanghai", "Timezone('Asia/Shanghai')")
+    assert dag.doc_md and "publish" in dag.doc_md
+    for task in dag.tasks:
+        if task.task_id != "record_failure":
+            assert task.retries >= 1, task.task_id
+
+
+def test_steps_are_wired_in_order_and_writers_share_one_pool(dagbag):
+    dag = dagbag.dags["yaocai_nightly"]
+    order = ["start", "ingest", "dbt_build", "gate", "publish", "summary"]
+    for upstream, downstream in zip(order, order[1:]):
+        assert downstream in dag.get_task(upstream).downstream_task_ids
+    for writer in ("start", "ingest", "dbt_build", "publish"):
+        assert dag.get_task(writer).pool == "yaocai_duckdb_writer"
+    assert {a.uri for a in dag.get_task("publish").outlets} >= {"yaocai://published/platform_purchase_ratio",
+                                                                 "yaocai://published/anomalies"}
+    assert dag.get_task("record_failure").trigger_rule == "one_failed"
