@@ -34,6 +34,8 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.xml.constants import ARC_CORE
+from openpyxl.xml.functions import tostring
 
 FEEDS = ("institutions", "products", "listed_prices", "vbp_results", "vbp_agreed_volumes", "purchases")
 TRUTH_FILE = "demo_truth.json"
@@ -393,7 +395,7 @@ _LAGGING_BATCH = "GJ09"  # its 2026 agreement year is ~80% elapsed at the defaul
 # so the listed price is the only official reference).
 _ABOVE_LISTED_GENERICS = ("注射用奥美拉唑钠", "丹红注射液", "冠脉球囊扩张导管")
 _SPIKE_GENERIC = "甲钴胺片"
-_SPIKE_DISCOUNT = 0.58  # its usual price is far below the listed price, so the spike stays under it
+_SPIKE_DISCOUNT = 0.55  # usual price far below the listed one, so the spike (×1.75) stays under it
 _SPIKE_FACTOR = 1.75
 _ABOVE_LISTED_RANGE = (1.28, 1.38)
 _LOW_PLATFORM_OFF_SHARE = (0.42, 0.48)  # share of drug amount moved off the platform
@@ -1030,7 +1032,7 @@ def _force_lines(plan: _Plan, pf: _Portfolio, cat: _Catalogue, cal: _Calendar) -
             need(int(m), i, grp.winners[0], 1)
     for i in plan.low_platform:
         own = np.flatnonzero((pf.inst == i) & (cat.group[pf.prod] == 0))
-        for e in own[np.argsort(-pf.rate[own], kind="stable")][:3]:
+        for e in own[np.argsort(-pf.rate[own], kind="stable")][:6]:
             for m in plan.low_months:
                 need(m, i, int(pf.prod[e]), 2)
     plan.forced = forced
@@ -1315,7 +1317,7 @@ class _PurchaseGenerator:
                 lines = self._draw(m, int(bounds[c]), int(bounds[c + 1]), rates[bounds[c]:bounds[c + 1]])
                 self._plant(m, lines)
                 lines = self._number(lines)
-                returns = self._returns(lines)
+                returns = self._returns(m, lines)
                 month_of_return = self.cal.month_of(returns["t"] // _SECONDS_PER_DAY)
                 blocks = [lines, _take(returns, month_of_return == m)]
                 for later in np.unique(month_of_return[month_of_return > m]):
@@ -1391,18 +1393,33 @@ class _PurchaseGenerator:
                 self._move_off_platform(lines, i)
 
     def _move_off_platform(self, lines: _Lines, inst: int) -> None:
-        """Take lines off the platform until ~45% of the institution's drug amount is off it."""
+        """Move about 45% of the institution's drug amount off the platform (网下采购)."""
         own = np.flatnonzero((lines["inst"] == inst) & (self.cat.group[lines["prod"]] == 0) & ~lines["gift"])
         if own.size == 0:
             return
         price = np.where(np.isnan(lines["price"][own]), lines["listed"][own], lines["price"][own])
         amount = price * lines["qty"][own]
-        target = amount.sum() * self.rng.uniform(*_LOW_PLATFORM_OFF_SHARE)
+        share = self.rng.uniform(*_LOW_PLATFORM_OFF_SHARE)
+        target = amount.sum() * share
         off = float(amount[~lines["online"][own]].sum())
-        for k in self.rng.permutation(own.size):
+        # Largest first: what is left below the target is smaller than any line still on the platform.
+        for k in np.argsort(-amount, kind="stable"):
             if lines["online"][own[k]] and off + amount[k] <= target:
                 lines["online"][own[k]] = False
                 off += amount[k]
+        if off >= 0.95 * target:
+            return
+        # With few, lumpy lines no subset is close: buy more packs of one line
+        # off the platform, enough for the off-platform share to reach `share`.
+        offline = np.flatnonzero(~lines["online"][own])
+        if offline.size == 0:
+            smallest = int(np.argmin(amount))
+            lines["online"][own[smallest]] = False
+            off += amount[smallest]
+            offline = np.array([smallest])
+        k = int(offline[np.argmax(price[offline])])
+        extra = math.ceil((share * amount.sum() - off) / ((1 - share) * price[k]))
+        lines["qty"][own[k]] += max(0, extra)
 
     def _number(self, lines: _Lines) -> _Lines:
         """Sort by receipt time and give each purchase its serial (fixmedins_bchno)."""
@@ -1412,10 +1429,12 @@ class _PurchaseGenerator:
         self.seq += n
         return lines
 
-    def _returns(self, lines: _Lines) -> _Lines:
+    def _returns(self, m: int, lines: _Lines) -> _Lines:
         """3504 returns of some purchases, received 1–25 days later (dropped if that is after as_of)."""
         rng = self.rng
         candidate = ~lines["gift"] & ~np.isnan(lines["price"])
+        if m in self.plan.low_months:  # a return would undo part of the planted off-platform share
+            candidate &= ~np.isin(lines["inst"], self.plan.low_platform)
         picked = np.flatnonzero(candidate & (rng.random(candidate.size) < RETURN_RATE))
         day = lines["t"][picked] // _SECONDS_PER_DAY + rng.integers(1, 26, picked.size)
         t = day * _SECONDS_PER_DAY + rng.integers(*_WORKDAY, picked.size)
@@ -1655,16 +1674,19 @@ def _write_institutions_xlsx(frame: pd.DataFrame, path: Path, as_of: date) -> No
     for code, name, admdvs, level, ownership in frame.itertuples(index=False):
         ws.append([code, name, admdvs, HOSP_LV_ZH[level], OWNERSHIP_ZH[ownership]])  # admdvs stays text
     wb.properties.creator = "yaocai demo_data"
-    wb.properties.created = wb.properties.modified = XLSX_TIMESTAMP
     buffer = io.BytesIO()
     wb.save(buffer)
-    # openpyxl stamps every zip entry with the current time; rewrite them with a fixed one.
+    # openpyxl stamps the document's modified time and every zip entry with the
+    # current time on save; rewrite both with a fixed time for byte-identical output.
+    wb.properties.created = wb.properties.modified = XLSX_TIMESTAMP
+    core_properties = tostring(wb.properties.to_tree())
     with zipfile.ZipFile(buffer) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
         for entry in source.infolist():
             fixed = zipfile.ZipInfo(entry.filename, date_time=XLSX_TIMESTAMP.timetuple()[:6])
             fixed.compress_type = zipfile.ZIP_DEFLATED
             fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, source.read(entry.filename))
+            content = core_properties if entry.filename == ARC_CORE else source.read(entry.filename)
+            target.writestr(fixed, content)
 
 
 # --------------------------------------------------------------------------
