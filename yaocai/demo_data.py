@@ -204,7 +204,7 @@ class _Generic:
     name: str
     category: str
     dosage_form: str
-    class_code: str  # ATC-like class for X/Z codes, 6-digit classification for C codes
+    class_code: str  # ATC-like class in X/Z codes, 6-digit classification in C codes; unused in T codes
     specs: tuple[tuple[str, float], ...]
     packs: tuple[int, ...]
     min_unit: str
@@ -303,34 +303,34 @@ _GENERICS: tuple[_Generic, ...] = (
     _Generic("六味地黄丸", "chinese_patent", "浓缩丸", "A15AA", (("0.18g", 1),), (120, 200), "丸", "瓶", 0.08, 3,
              pack_base=_ORAL, rx=False),
     # 中药饮片 (no 批准文号; sold by weight)
-    *(_Generic(name, "herbal_pieces", "饮片", f"{k:02d}", specs, (500, 1000), "g", "袋", price, weight,
+    *(_Generic(name, "herbal_pieces", "饮片", "", specs, (500, 1000), "g", "袋", price, weight,
                spec_base=2.0, rx=False)
-      for k, (name, specs, price, weight) in enumerate((
+      for name, specs, price, weight in (
           ("当归", (("切片", 1.0),), 0.16, 3), ("黄芪", (("切片", 1.0),), 0.09, 3),
           ("党参", (("切段", 1.0),), 0.14, 2), ("甘草", (("切片", 1.0), ("蜜炙", 1.2)), 0.07, 3),
           ("白术", (("麸炒", 1.0),), 0.12, 2), ("茯苓", (("块", 1.0),), 0.06, 2),
           ("枸杞子", (("净制", 1.0),), 0.11, 2), ("川芎", (("切片", 1.0),), 0.10, 2),
-          ("金银花", (("净制", 1.0),), 0.45, 1), ("白芍", (("切片", 1.0),), 0.09, 2)), start=1)),
+          ("金银花", (("净制", 1.0),), 0.45, 1), ("白芍", (("切片", 1.0),), 0.09, 2))),
     # 中药配方颗粒
-    *(_Generic(f"{herb}配方颗粒", "formula_granules", "颗粒剂", f"{k:02d}", ((f"1g(相当于饮片{eq}g)", 1),), (20,),
+    *(_Generic(f"{herb}配方颗粒", "formula_granules", "颗粒剂", "", ((f"1g(相当于饮片{eq}g)", 1),), (20,),
                "袋", "盒", price, 2, rx=True)
-      for k, (herb, eq, price) in enumerate((
-          ("当归", 5, 1.1), ("黄芪", 6, 0.9), ("党参", 5, 1.0), ("茯苓", 8, 0.8), ("甘草", 6, 0.7)), start=1)),
+      for herb, eq, price in (
+          ("当归", 5, 1.1), ("黄芪", 6, 0.9), ("党参", 5, 1.0), ("茯苓", 8, 0.8), ("甘草", 6, 0.7))),
     # 高值医用耗材
     _Generic("冠脉药物洗脱支架", "hvc", "", "020101", (("2.5×18mm", 1.0), ("3.0×24mm", 1.0), ("3.5×29mm", 1.05)),
-             (1,), "个", "盒", 9800.0, 2, spec_base=2.0, shelf_months=36, rx=False),
+             (1,), "个", "盒", 9800.0, 3, spec_base=2.0, shelf_months=36, rx=False),
     _Generic("冠脉球囊扩张导管", "hvc", "", "020102", (("2.0×15mm", 1.0), ("3.0×20mm", 1.0)), (1,), "个", "盒",
-             3200.0, 2, spec_base=2.0, shelf_months=36, rx=False),
+             3200.0, 3, spec_base=2.0, shelf_months=36, rx=False),
     _Generic("人工髋关节", "hvc", "", "030201", (("全髋 陶瓷-陶瓷", 1.4), ("全髋 陶瓷-聚乙烯", 1.0),
                                                ("半髋 双动头", 0.6)), (1,), "套", "盒", 28000.0, 1,
              spec_base=2.0, shelf_months=60, rx=False),
     _Generic("人工膝关节", "hvc", "", "030202", (("初次置换 后稳定型", 1.0), ("初次置换 十字韧带保留型", 0.95)),
              (1,), "套", "盒", 32000.0, 1, spec_base=2.0, shelf_months=60, rx=False),
     _Generic("吻合器", "hvc", "", "050103", (("管型 26mm", 1.0), ("管型 29mm", 1.0), ("直线型 60mm", 0.8)), (1,),
-             "个", "盒", 3500.0, 2, spec_base=2.0, shelf_months=36, rx=False),
-    _Generic("骨科锁定接骨板", "hvc", "", "030101", (("6孔", 1.0), ("8孔", 1.2)), (1,), "个", "盒", 2600.0, 2,
+             "个", "盒", 3500.0, 3, spec_base=2.0, shelf_months=36, rx=False),
+    _Generic("骨科锁定接骨板", "hvc", "", "030101", (("6孔", 1.0), ("8孔", 1.2)), (1,), "个", "盒", 2600.0, 3,
              spec_base=2.0, shelf_months=60, rx=False),
-    _Generic("人工晶体", "hvc", "", "080101", (("单焦点 非球面", 1.0), ("多焦点", 3.0)), (1,), "个", "盒", 2800.0, 1,
+    _Generic("人工晶体", "hvc", "", "080101", (("单焦点 非球面", 1.0), ("多焦点", 3.0)), (1,), "个", "盒", 2800.0, 2,
              spec_base=2.0, shelf_months=36, rx=False),
     # 低值医用耗材
     _Generic("一次性使用无菌注射器", "lvc", "", "140101", (("1ml", 1.0), ("5ml", 1.2), ("10ml", 1.6)), (100,),
@@ -436,7 +436,7 @@ _TIERS: dict[_Tier, _TierSpec] = {
 }
 # Packs per line at qty_scale 1 (herbal pieces come in 0.5–1 kg bags, stents one by one).
 _BASE_QTY = {"western": 20.0, "chinese_patent": 15.0, "herbal_pieces": 3.0, "formula_granules": 10.0,
-             "hvc": 1.0, "lvc": 8.0, "ivd": 2.0}
+             "hvc": 1.0, "lvc": 4.0, "ivd": 4.0}
 
 
 @dataclass
@@ -809,14 +809,13 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
                 change1[p] = start + int(rng.integers(30, 90))
                 price1[p] = price2[p] = max(0.01, round(price0[p] * rng.uniform(0.6, 0.85), 2))
 
-    # Ordinary listed-price changes inside the data period, never overlapping.
-    window = (_day(DATA_START) + 10, _day(as_of) - 10)
+    # Ordinary listed-price changes inside the data period, never overlapping: candidate
+    # days 30 apart plus up to 15 days of jitter keep changes at least two weeks apart.
+    grid = np.arange(_day(DATA_START) + 10, _day(as_of) - 25, 30)
     for p in np.flatnonzero(vbp_role == 0):
         k = int(rng.choice(3, p=[0.55, 0.35, 0.10]))
         if k == 0:
             continue
-        # Candidate days 30 apart plus up to 15 days of jitter: changes stay at least two weeks apart.
-        grid = np.arange(window[0], window[1] - 15, 30)
         days = np.sort(rng.choice(grid, size=k, replace=False)) + rng.integers(0, 16, k)
         change1[p] = days[0]
         price1[p] = price2[p] = max(0.01, round(price0[p] * rng.uniform(0.85, 1.06), 2))
@@ -1743,26 +1742,20 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
     portfolio = _build_portfolio(inst, cat, rng, needed_pairs)
     _force_lines(plan, portfolio, cat, cal)
 
+    institutions_file = "institutions/institutions.xlsx"
+    _write_institutions_xlsx(inst.frame, landing / institutions_file, as_of)
+    counts = {institutions_file: len(inst.frame)}
+    formats = {institutions_file: "xlsx-title-row-chinese-headers"}
     reference = {
-        "institutions/institutions.xlsx": lambda path: _write_institutions_xlsx(inst.frame, path, as_of),
-        "products/products.csv": lambda path: _write_csv(cat.frame, path),
-        "listed_prices/listed_prices.csv": lambda path: _write_csv(_listed_price_frame(cat), path),
-        "vbp_results/vbp_results.csv": lambda path: _write_csv(_vbp_results_frame(cat), path),
+        "products/products.csv": cat.frame,
+        "listed_prices/listed_prices.csv": _listed_price_frame(cat),
+        "vbp_results/vbp_results.csv": _vbp_results_frame(cat),
     }
-    for k, (rel, write) in enumerate(reference.items(), start=1):
-        write(landing / rel)
-        report("reference", k, len(reference))
-    counts = {
-        "institutions/institutions.xlsx": len(inst.frame),
-        "products/products.csv": len(cat.frame),
-        "listed_prices/listed_prices.csv": int(np.count_nonzero(cat.listed)
-                                               + np.count_nonzero(cat.listed & (cat.change1 != _NEVER))
-                                               + np.count_nonzero(cat.listed & (cat.change2 != _NEVER))),
-        "vbp_results/vbp_results.csv": sum(len(g.winners) for g in cat.groups),
-    }
-    formats = {"institutions/institutions.xlsx": "xlsx-title-row-chinese-headers",
-               "products/products.csv": "csv-utf-8", "listed_prices/listed_prices.csv": "csv-utf-8",
-               "vbp_results/vbp_results.csv": "csv-utf-8"}
+    for rel, frame in reference.items():
+        _write_csv(frame, landing / rel)
+        counts[rel] = len(frame)
+        formats[rel] = "csv-utf-8"
+    report("reference", 1, 1)
 
     files = _PurchaseFiles(landing)
     tally = _Tally(inst, cat, cal, plan)

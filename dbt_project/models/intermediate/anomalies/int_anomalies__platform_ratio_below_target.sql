@@ -1,0 +1,43 @@
+-- Findings: public institution-months whose 网采率 is below their city's
+-- target (plan-targets.csv, else the national default), for institution-
+-- months buying at least anomaly_platform_min_amount in the group: tiny
+-- buyers swing on one invoice. excess_amount = the amount bought off the
+-- platform.
+with institution_months as (
+    select * from {{ ref('platform_purchase_ratio') }}
+    where ownership = 'public' and total_amount >= {{ var('anomaly_platform_min_amount') }}
+),
+
+city_targets as (
+    select admdvs as city_admdvs, month, category_group, target
+    from {{ ref('platform_purchase_ratio_region') }}
+    where region_level = 'city' and target is not null
+),
+
+institutions as (
+    select * from {{ ref('stg_lake__institutions') }}
+),
+
+below as (
+    select r.*, t.target, i.fixmedins_name
+    from institution_months as r
+    inner join city_targets as t using (city_admdvs, month, category_group)
+    left join institutions as i using (fixmedins_code)
+    where r.ratio < t.target
+)
+
+select
+    'platform_ratio_below_target' as anomaly_type,
+    fixmedins_code,
+    month,
+    category_group,
+    ratio as metric_value,
+    target as reference_value,
+    'city_target' as reference_type,
+    target - ratio as gap,
+    total_amount - platform_amount as excess_amount,
+    format('{}（{}）{}年{}月{}采购总额{:.2f}元，其中省级平台采购{:.2f}元，网采率{:.1f}%，低于目标{:.0f}%。请说明网下采购的原因。',
+        fixmedins_name, fixmedins_code, year(month), month(month),
+        case category_group when 'drug' then '药品' when 'hvc' then '高值医用耗材' else category_group end,
+        total_amount, platform_amount, 100 * ratio, 100 * target) as detail
+from below

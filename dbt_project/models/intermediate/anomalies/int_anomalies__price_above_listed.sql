@@ -1,0 +1,41 @@
+-- Findings: paid more per minimum unit than the listed price valid that day
+-- (超挂网价), per institution × product × month over price-eligible lines.
+-- Amounts are exact (listed price × packs), so excess_amount is what was
+-- paid above the listed price. Threshold: anomaly_above_listed_min_excess.
+with lines as (
+    select * from {{ ref('purchase_lines') }}
+    where is_price_eligible and listed_price is not null
+),
+
+above_listed as (
+    select
+        fixmedins_code,
+        med_list_codg,
+        month,
+        any_value(fixmedins_name) as fixmedins_name,
+        any_value(generic_name) as generic_name,
+        coalesce(any_value(min_unit), '单位') as min_unit,
+        sum(amount) as paid_amount,
+        cast(sum(listed_price * purc_retn_cnt) as decimal(18, 4)) as listed_amount,
+        cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
+        cast(sum(listed_price * purc_retn_cnt) as double) / cast(sum(qty_min_units) as double) as listed_unit_price
+    from lines
+    group by fixmedins_code, med_list_codg, month
+    having sum(amount) > sum(listed_price * purc_retn_cnt) * (1 + {{ var('anomaly_above_listed_min_excess') }})
+)
+
+select
+    'price_above_listed' as anomaly_type,
+    fixmedins_code,
+    med_list_codg,
+    month,
+    paid_unit_price as metric_value,
+    listed_unit_price as reference_value,
+    'listed_price' as reference_type,
+    paid_unit_price / listed_unit_price - 1 as gap,
+    paid_amount - listed_amount as excess_amount,
+    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，高于同期挂网价{:.4f}元/{}，高出{:.1f}%，超挂网价金额{:.2f}元。请说明采购价格高于挂网价的原因。',
+        fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
+        paid_unit_price, min_unit, listed_unit_price, min_unit,
+        100 * (paid_unit_price / listed_unit_price - 1), paid_amount - listed_amount) as detail
+from above_listed

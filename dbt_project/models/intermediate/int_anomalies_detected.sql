@@ -1,0 +1,30 @@
+-- Every finding of every detector, one row each, before ids and reviews.
+-- Each detector is one model in intermediate/anomalies/ returning the
+-- columns it has (anomaly_type, fixmedins_code, med_list_codg, month,
+-- batch_code, group_code, period_start, category_group, metric_value,
+-- reference_value, reference_type, gap, excess_amount, detail; optionally
+-- severity); `union all by name` fills the rest with NULL.
+-- To add a detector: add its model and one line here.
+{% set detectors = [
+    'int_anomalies__price_above_listed',
+    'int_anomalies__price_peer_outlier',
+    'int_anomalies__vbp_lagging',
+    'int_anomalies__platform_ratio_below_target',
+] %}
+
+with skeleton as (
+    -- fixes the columns and their types, whatever the detectors return
+    select
+        null::varchar as anomaly_type, null::varchar as fixmedins_code, null::varchar as med_list_codg,
+        null::date as month, null::varchar as batch_code, null::varchar as group_code, null::date as period_start,
+        null::varchar as category_group, null::double as metric_value, null::double as reference_value,
+        null::varchar as reference_type, null::double as gap, null::decimal(18, 4) as excess_amount,
+        null::varchar as severity, null::varchar as detail
+    where false
+)
+
+select * from skeleton
+{% for detector in detectors %}
+union all by name
+select * from {{ ref(detector) }}
+{% endfor %}
