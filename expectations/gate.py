@@ -22,6 +22,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from yaocai.faults import failpoint
+
 log = logging.getLogger("yaocai.gate")
 
 SAMPLE_ROWS = 200_000  # upper bound on rows of one large table held in pandas
@@ -97,6 +99,7 @@ def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: st
         frames = _frames(build, run_id, previous_db)
     finally:
         build.close()
+    failpoint("gate.after_read")
 
     context = gx.get_context(mode="file", project_root_dir=str(out_dir))
     # GX's per-metric progress bars would flood the run and task logs.

@@ -32,6 +32,7 @@ from ingest.feeds import FEEDS, Feed, header_index, normalise_header
 from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
 from ingest.readers import FileRejected, read_delivery
+from yaocai.faults import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -161,10 +162,12 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
         if superseded:
             result.message = (result.message + f" restates earlier delivery {superseded[:12]}").strip()
         _record_manifest(con, result, path, run_id)
+        failpoint("ingest.before_commit")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    failpoint("ingest.after_commit")
     return result
 
 

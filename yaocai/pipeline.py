@@ -25,6 +25,7 @@ import duckdb
 from ingest.lake import ensure_lake
 from ingest.loader import ingest_landing
 from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit
+from yaocai.faults import failpoint
 from yaocai.locking import warehouse_lock
 
 log = logging.getLogger("yaocai.pipeline")
@@ -160,6 +161,7 @@ def build_step(ctx: RunContext) -> dict:
             failures = _dbt_failures(run_dir / "dbt_target" / "run_results.json")
             raise PipelineError(f"dbt build failed (exit {completed.returncode}; log {run_dir / 'dbt_build.log'}): "
                                 + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
+        failpoint("build.after_dbt")
         from yaocai.documentation import apply_comments
 
         con = duckdb.connect(str(build_db))
@@ -245,8 +247,10 @@ def publish_step(ctx: RunContext) -> dict:
         finally:
             con.close()
         _fsync(build_db)
+        failpoint("publish.before_rename")
         os.replace(build_db, layout.published)
         _fsync(layout.warehouse)
+        failpoint("publish.after_rename")
         _update_run(layout, ctx.run_id, status="published", published_at=published_at, finished_at=published_at)
     _clean_old_builds(layout, keep=ctx.run_id)
     log.info("published %s", layout.published)
@@ -282,7 +286,40 @@ def run_pipeline(landing: str | Path, warehouse: str | Path, as_of: dt.date, pro
     # clear message (run lock); each step also takes the write lock, which
     # orders it against Airflow tasks writing the same warehouse.
     with warehouse_lock(layout.run_lock, "yaocai run"):
+        _close_abandoned_runs(layout)
         return _run_steps(landing, warehouse, as_of, progress)
+
+
+def _close_abandoned_runs(layout: Layout) -> None:
+    """A ``yaocai run`` killed mid-way leaves its run record at 'running'.
+    Holding the run lock proves no other CLI run is alive, so such records
+    are closed as failed; nothing else needs cleaning (the lake's unfinished
+    transaction was rolled back, the half-built file is simply ignored)."""
+    if not layout.lake.exists():
+        return
+    published_run = None
+    if layout.published.exists():
+        # Killed between the rename and the run record: the file says it
+        # was published, and it was.
+        reader = duckdb.connect(str(layout.published), read_only=True)
+        try:
+            published_run = reader.execute("select run_id, published_at from runs where status = 'published' "
+                                           "order by published_at desc limit 1").fetchone()
+        finally:
+            reader.close()
+    with warehouse_lock(layout.lock, "close abandoned runs", wait_seconds=600):
+        con = _lake(layout)
+        try:
+            ensure_lake(con)
+            if published_run:
+                con.execute("update runs set status = 'published', gate_passed = true, published_at = ?, finished_at = ? "
+                            "where run_id = ? and status = 'running'", [published_run[1], published_run[1], published_run[0]])
+            con.execute(
+                "update runs set status = 'failed', finished_at = current_timestamp, "
+                "message = 'abandoned: the process ended before the run finished (killed or crashed)' "
+                "where status = 'running' and trigger = 'cli'")
+        finally:
+            con.close()
 
 
 def _run_steps(landing: str | Path, warehouse: str | Path, as_of: dt.date, progress=None) -> RunContext:
