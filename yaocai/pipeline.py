@@ -133,7 +133,6 @@ def dbt_env(ctx: RunContext) -> dict[str, str]:
         "YAOCAI_BUILD_DB": str(layout.build_db(ctx.run_id)),
         "YAOCAI_LAKE_DB": str(layout.lake),
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
-        "YAOCAI_DBT_LOG_PATH": str(run_dir / "dbt_logs"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -153,7 +152,8 @@ def build_step(ctx: RunContext) -> dict:
         for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
             leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
         command = [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(DBT_PROJECT_DIR),
-                   "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"as_of": ctx.as_of}), "--no-use-colors"]
+                   "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"as_of": ctx.as_of}), "--no-use-colors",
+                   "--log-path", str(run_dir / "dbt_logs")]
         with (run_dir / "dbt_build.log").open("w") as log_file:
             completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx)}, stdout=log_file,
                                        stderr=subprocess.STDOUT, cwd=run_dir, check=False)
