@@ -93,13 +93,18 @@ def delivery_files(feed_dir: Path) -> tuple[list[Path], list[Path]]:
     """(complete deliveries, files skipped as still being written), sorted by name."""
     if not feed_dir.is_dir():
         return [], []
-    entries = sorted(p for p in feed_dir.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+    # Symbolic links are never followed: a delivery is a regular file inside
+    # its feed folder (a link could point anywhere on the machine).
+    entries = sorted(p for p in feed_dir.iterdir()
+                     if (p.is_file() or p.is_symlink()) and not p.name.startswith((".", "~$")))
     uses_markers = any(p.suffix == DONE_MARKER for p in entries)
     complete, incomplete = [], []
     for path in entries:
         if path.suffix == DONE_MARKER:
             continue
-        if path.suffix.lower() in IN_PROGRESS_SUFFIXES:
+        if path.is_symlink():
+            incomplete.append(path)
+        elif path.suffix.lower() in IN_PROGRESS_SUFFIXES:
             incomplete.append(path)
         elif path.suffix.lower() in ACCEPTED_SUFFIXES:
             if uses_markers and not path.with_name(path.name + DONE_MARKER).exists():
@@ -130,7 +135,8 @@ def ingest_landing(
     for feed, (files, incomplete) in plan:
         for path in incomplete:
             report.files.append(FileResult(feed.name, _relative(path, landing_dir), "", "skipped_incomplete",
-                                           message="not a complete delivery yet (temporary name, no .done marker, or unknown type)"))
+                                           message="not read: not a complete delivery yet (temporary name, no .done marker), "
+                                                   "an unknown file type, or a symbolic link"))
         for path in files:
             result = _ingest_file(con, feed, path, landing_dir, run_id)
             log.info("%s %s: %s (in %d, loaded %d, quarantined %d) %s", feed.name, result.source_file, result.status,

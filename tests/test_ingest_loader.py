@@ -267,3 +267,43 @@ def test_listed_price_intervals_must_not_overlap(landing, lake):
     loaded = lake.execute("select med_list_codg, listed_price from listed_prices order by all").fetchall()
     assert [(c[-3:], float(p)) for c, p in loaded] == [("483", 3.2), ("483", 3.5)]
     assert len(quarantine(lake)) == 2 and all("overlaps" in r[2] for r in quarantine(lake))
+
+
+def test_symbolic_links_are_not_followed(landing, lake, tmp_path):
+    outside = write_csv(tmp_path / "outside" / "secret.csv", PURCHASE_HEADER,
+                        [["3503", HOSPITAL, "B1", PRODUCT, "3", "1", "2024-05-01", "PO", "", ""]])
+    (landing / "purchases").mkdir(parents=True, exist_ok=True)
+    (landing / "purchases" / "link.csv").symlink_to(outside)
+    report = ingest_landing(landing, lake, "run-1")
+    assert [f.status for f in report.files if f.feed == "purchases"] == ["skipped_incomplete"]
+    assert purchases(lake) == []
+
+
+def test_product_rules_convrat_and_code_shape_by_category(landing, lake):
+    write_csv(landing / "products" / "more.csv",
+              ["med_list_codg", "category", "generic_name", "convrat", "manufacturer", "platform_listed"], [
+                  ["ZA12EB00460100120494", "中成药", "丹红注射液", "10", "丙药业", "是"],
+                  ["XSHORT", "western", "某药", "10", "丙药业", "1"],
+                  ["C0201020650100140588", "高值医用耗材", "冠脉球囊", "0", "丁器械", "1"],
+                  ["C02010206501001405881234567", "hvc", "冠脉支架", "1", "丁器械", "1"],
+                  ["ZA12EB00460100120495", "chinese_patent", "丹参", "-2", "丙药业", "1"],
+              ])
+    ingest_landing(landing, lake, "run-1")
+    codes = {r[0] for r in lake.execute("select med_list_codg from products").fetchall()}
+    assert {"ZA12EB00460100120494", "C02010206501001405881234567"} <= codes
+    reasons = {row: reason for source, row, reason in quarantine(lake) if source == "products/more.csv"}
+    assert reasons[2] == "med_list_codg: code shape does not match category western"
+    assert reasons[3] == "convrat: must be > 0"
+    assert reasons[5] == "convrat: must be > 0"
+
+
+def test_xlsx_merged_header_cells_keep_their_data(landing, lake):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["定点医药机构编号", "定点医药机构名称", "医保区划", "医院等级", "经济类型", "备注", None])
+    sheet.merge_cells("F1:G1")  # a merged "备注" header spanning two columns
+    sheet.append(["H44080300001", "霞山区人民医院", "440803", "二级", "公立", "甲", "乙"])
+    workbook.save(landing / "institutions" / "more.xlsx")
+    ingest_landing(landing, lake, "run-1")
+    extra = lake.execute("select _extra from institutions where fixmedins_code = 'H44080300001'").fetchone()[0]
+    assert json.loads(extra) == {"备注": "甲", "column_7": "乙"}

@@ -24,12 +24,11 @@ import io
 import json
 import math
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 import pandas as pd
@@ -82,7 +81,7 @@ MISSING_PRICE_RATE = 0.003
 OFF_PLATFORM_RATE = 0.04  # plus every line of a product not listed on the platform
 LATE_LINES = 6  # lines received after as_of, which the pipeline must ignore
 
-CHUNK_LINES = 500_000
+CHUNK_LINES = 250_000  # lines drawn and rendered at a time: bounds memory (~0.5 GB) at any volume
 MAX_ROWS_PER_FILE = 1_000_000
 XLSX_TIMESTAMP = datetime(2026, 1, 1)
 
@@ -384,7 +383,8 @@ class _Batch:
 # by the purchase data (a year starting before the data would look lagging).
 _BATCHES: tuple[_Batch, ...] = (
     _Batch("GJ07", "第七批国家组织药品集中采购", "national", date(2025, 7, 1), date(2027, 6, 30),
-           ("苯磺酸氨氯地平片", "盐酸二甲双胍片", "头孢呋辛酯片", "注射用头孢曲松钠", "奥美拉唑肠溶胶囊", "硫酸氢氯吡格雷片")),
+           ("苯磺酸氨氯地平片", "盐酸二甲双胍片", "头孢呋辛酯片", "注射用头孢曲松钠", "奥美拉唑肠溶胶囊",
+            "硫酸氢氯吡格雷片")),
     _Batch("GJ09", "第九批国家组织药品集中采购", "national", date(2026, 1, 1), date(2027, 12, 31),
            ("阿托伐他汀钙片", "瑞舒伐他汀钙片", "盐酸左氧氟沙星片", "恩替卡韦片", "孟鲁司特钠片", "达格列净片")),
     _Batch("SLM03", "省际联盟第三批医用耗材集中带量采购", "alliance", date(2025, 10, 1), date(2027, 9, 30),
@@ -856,7 +856,8 @@ def _listed_price_frame(cat: _Catalogue) -> pd.DataFrame:
         prices = (cat.price0[p], cat.price1[p], cat.price2[p])
         for k, start in enumerate(bounds):
             end = bounds[k + 1] if k + 1 < len(bounds) else None
-            rows.append((cat.code[p], prices[k], _date(start).isoformat(), "" if end is None else _date(end).isoformat()))
+            valid_to = "" if end is None else _date(end).isoformat()  # exclusive; empty = still valid
+            rows.append((cat.code[p], prices[k], _date(start).isoformat(), valid_to))
     return pd.DataFrame(rows, columns=["med_list_codg", "listed_price", "valid_from", "valid_to"])
 
 
@@ -887,6 +888,7 @@ class _Calendar:
     as_of_end: int  # last second of as_of
 
     def month_of(self, day: np.ndarray) -> np.ndarray:
+        """Month index of each day; days after as_of fall in the last month, so callers filter on time first."""
         return np.searchsorted(self.start_day, day, side="right") - 1
 
 
@@ -1064,7 +1066,8 @@ def _compact_dates(days: np.ndarray) -> np.ndarray:
     return np.strings.replace(_dates(days), "-", "")
 
 
-def _serials(prefix: str, days: np.ndarray, seq: np.ndarray) -> np.ndarray:
+def _serials(prefix: str | np.ndarray, days: np.ndarray, seq: np.ndarray) -> np.ndarray:
+    """Serial numbers shaped prefix + yyyyMMdd + 9-digit sequence (unique because the sequence is)."""
     return np.strings.add(np.strings.add(prefix, _compact_dates(days)), np.strings.zfill(seq.astype(str), 9))
 
 
@@ -1094,7 +1097,7 @@ def _render(lines: _Lines, inst: _Institutions, cat: _Catalogue, suppliers: np.n
     day = lines["t"] // _SECONDS_PER_DAY
     stamps = np.strings.replace(np.datetime_as_string(lines["t"].astype("datetime64[s]")), "T", " ")
     manu = _dates(lines["manu_day"])
-    own_serial = np.where(is_return, _serials("TH", day, lines["seq"]), _serials("CG", day, lines["seq"]))
+    own_serial = _serials(np.where(is_return, "TH", "CG"), day, lines["seq"])
     # A purchase's order number is derived from its own date and serial; a return
     # goes through the platform's 退货单 for the same order, so it repeats it.
     order_day = np.where(is_return, lines["orig_t"] // _SECONDS_PER_DAY, day)
@@ -1127,9 +1130,8 @@ def _render(lines: _Lines, inst: _Institutions, cat: _Catalogue, suppliers: np.n
     }, columns=list(PURCHASE_COLUMNS))
 
 
-def _nhsa_messages(frame: pd.DataFrame, lines: _Lines, inst: _Institutions, cat: _Catalogue) -> list[str]:
+def _nhsa_messages(frame: pd.DataFrame, lines: _Lines, inst: _Institutions, cat: _Catalogue) -> Iterator[str]:
     """Whole NHSA 3503/3504 messages, one per line, as a hospital interface would send them."""
-    messages = []
     names = inst.name[lines["inst"]]
     operators = inst.operator[lines["inst"]]
     rx = np.where(cat.rx[lines["prod"]], "1", "0")
@@ -1152,8 +1154,7 @@ def _nhsa_messages(frame: pd.DataFrame, lines: _Lines, inst: _Institutions, cat:
         message = {"infno": record["infno"], "msgid": f"{record['fixmedins_code']}{digits}{k % 10_000:04d}",
                    "inf_time": stamp, "fixmedins_code": record["fixmedins_code"],
                    "fixmedins_name": str(names[k]), "input": {"purcinfo": purcinfo}}
-        messages.append(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
-    return messages
+        yield json.dumps(message, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 class _PurchaseFiles:
@@ -1161,47 +1162,33 @@ class _PurchaseFiles:
 
     def __init__(self, landing: Path) -> None:
         self._landing = landing
-        self._folder = landing / "purchases"
-        self._handle: TextIO | None = None
-        self._current: tuple[date, str] | None = None
+        self._current: tuple[date, str] | None = None  # (month, letter) of the file being filled
         self._rows = 0
         self.counts: dict[str, int] = {}
         self.formats: dict[str, str] = {}
 
-    def write(self, month: date, fmt: _FileFormat, frame: pd.DataFrame, messages: list[str] | None) -> tuple[str, int]:
+    def write(self, month: date, fmt: _FileFormat, frame: pd.DataFrame,
+              messages: Iterator[str] | None) -> tuple[str, int]:
         """Append a block; returns the file's relative path and the block's first 1-based data row."""
-        if self._current is None or self._current[0] != month or self._rows + len(frame) > MAX_ROWS_PER_FILE:
-            letter = "a" if self._current is None or self._current[0] != month else chr(ord(self._current[1]) + 1)
-            self._open(month, letter, fmt)
-        assert self._handle is not None and self._current is not None
-        rel = self._relpath(month, self._current[1], fmt)
+        if self._current is None or self._current[0] != month:
+            self._current, self._rows = (month, "a"), 0
+        elif self._rows + len(frame) > MAX_ROWS_PER_FILE:
+            self._current, self._rows = (month, chr(ord(self._current[1]) + 1)), 0
+        rel = f"purchases/{month:%Y-%m}_{self._current[1]}{fmt.suffix}"
         first_row = self._rows + 1
-        if messages is not None:
-            self._handle.write("".join(m + "\n" for m in messages))
-        else:
-            header: list[str] | bool = False
-            if self._rows == 0:
-                header = [PURCHASE_LABELS_ZH.get(c, c) if fmt.chinese_headers else c for c in frame.columns]
-            frame.to_csv(self._handle, header=header, index=False, lineterminator="\n")
+        # Appending never repeats the UTF-8 BOM: TextIOWrapper writes it only at position 0.
+        with open(self._landing / rel, "a" if self._rows else "w", encoding=fmt.encoding, newline="") as handle:
+            if messages is not None:
+                handle.writelines(messages)
+            else:
+                header: list[str] | bool = False
+                if self._rows == 0:
+                    header = [PURCHASE_LABELS_ZH.get(c, c) if fmt.chinese_headers else c for c in frame.columns]
+                frame.to_csv(handle, header=header, index=False, lineterminator="\n")
         self._rows += len(frame)
         self.counts[rel] = self._rows
-        return rel, first_row
-
-    def _relpath(self, month: date, letter: str, fmt: _FileFormat) -> str:
-        return f"purchases/{month:%Y-%m}_{letter}{fmt.suffix}"
-
-    def _open(self, month: date, letter: str, fmt: _FileFormat) -> None:
-        self.close()
-        rel = self._relpath(month, letter, fmt)
-        self._handle = open(self._landing / rel, "w", encoding=fmt.encoding, newline="")
-        self._current = (month, letter)
-        self._rows = 0
         self.formats[rel] = fmt.label
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        return rel, first_row
 
 
 class _Tally:
@@ -1327,7 +1314,6 @@ class _PurchaseGenerator:
                 if last_chunk and m == n_months - 1:
                     blocks.append(self._late_lines(lines))
                 self._write(m, _concat(blocks), invalid=last_chunk and m == self.plan.invalid_month)
-        self.files.close()
 
     def _draw(self, m: int, lo: int, hi: int, rates: np.ndarray) -> _Lines:
         rng, pf, cat, cal = self.rng, self.pf, self.cat, self.cal
@@ -1396,6 +1382,9 @@ class _PurchaseGenerator:
         own = np.flatnonzero((lines["inst"] == inst) & (self.cat.group[lines["prod"]] == 0) & ~lines["gift"])
         if own.size == 0:
             return
+        # Start from the platform for every listed product (replacing the random
+        # off-platform lines), so the share moved off is the planned one.
+        lines["online"][own] = self.cat.listed[lines["prod"][own]]
         price = np.where(np.isnan(lines["price"][own]), lines["listed"][own], lines["price"][own])
         amount = price * lines["qty"][own]
         share = self.rng.uniform(*_LOW_PLATFORM_OFF_SHARE)
@@ -1488,8 +1477,8 @@ class _PurchaseGenerator:
         if late.size:
             self.late_rows = {"file": rel, "row_numbers": [int(first_row + k) for k in late]}
         self.written += len(frame)
-        if self.progress is not None:
-            self.progress("purchases", self.written, self.expected_total)
+        if self.progress is not None:  # the total is approximate: never report past it
+            self.progress("purchases", min(self.written, self.expected_total - 1), self.expected_total)
 
     def _insert_invalid(self, frame: pd.DataFrame, lines: _Lines) -> tuple[pd.DataFrame, list[dict]]:
         """Five rows the ingest must quarantine, each with a different problem, spread through the block.
@@ -1500,6 +1489,7 @@ class _PurchaseGenerator:
         ordinary = (lines["kind"] == 0) & ~lines["gift"] & ~np.isnan(lines["price"]) & ~lines["returned"]
         ordinary &= ~np.isin(lines["inst"], sorted(self.plan.planted_institutions))
         ordinary &= self.cat.vbp_role[lines["prod"]] == 0
+        ordinary &= ~np.isin(lines["prod"], [p for _, p, _ in self.plan.above] + [self.plan.spike[1]])
         ordinary &= lines["t"] <= self.cal.as_of_end
         positions = [(k + 1) * n // 6 for k in range(5)]  # insert before these rows of the block
         candidates = np.flatnonzero(ordinary)
@@ -1763,6 +1753,7 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
                                    target_purchases=round(purchase_lines / (1 + RETURN_RATE)),
                                    progress=progress, expected_total=purchase_lines)
     generator.run()
+    report("purchases", purchase_lines, purchase_lines)
 
     agreements, lagging = _agreed_volumes(rng, inst, cat, cal, tally, plan)
     _write_csv(agreements, landing / "vbp_agreed_volumes/vbp_agreed_volumes.csv")
