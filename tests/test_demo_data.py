@@ -351,6 +351,86 @@ def test_vbp_completion_truth(landing: Path, purchases: pd.DataFrame, products: 
     assert all(t["expected_progress"] > 0.7 for t in truth["vbp_lagging"])
 
 
+AGREEMENT_KEY = ["batch_code", "group_code", "fixmedins_code", "period_start"]
+
+
+@pytest.fixture(scope="module")
+def vbp_quantities(landing: Path, purchases: pd.DataFrame, products: pd.DataFrame) -> pd.DataFrame:
+    """Per agreement (contract §2): net winning quantity (of the designated product when set) and net
+    non-winning quantity (same generic_name and dosage_form as the group, not a winner of it) received
+    in the period, in minimum units, gifts excluded."""
+    agreed = pd.read_csv(landing / "vbp_agreed_volumes/vbp_agreed_volumes.csv", dtype=str, keep_default_na=False)
+    vbp = pd.read_csv(landing / "vbp_results/vbp_results.csv", dtype=str, keep_default_na=False)
+    groups = vbp.groupby(["batch_code", "group_code"], as_index=False)[["generic_name", "dosage_form"]].first()
+    members = groups.merge(products[["generic_name", "dosage_form", "med_list_codg"]],
+                           on=["generic_name", "dosage_form"])
+    winners = set(zip(vbp["batch_code"], vbp["group_code"], vbp["med_list_codg"], strict=True))
+    members["is_winning"] = [key in winners for key in zip(members["batch_code"], members["group_code"],
+                                                           members["med_list_codg"], strict=True)]
+    counted = purchases[~purchases["gift"]].assign(
+        net_units=lambda f: f["qty"] * f["convrat"] * f["sign"])[["fixmedins_code", "med_list_codg", "day",
+                                                                  "net_units"]]
+    lines = agreed.merge(members[["batch_code", "group_code", "med_list_codg", "is_winning"]],
+                         on=["batch_code", "group_code"]).merge(counted, on=["fixmedins_code", "med_list_codg"])
+    lines = lines[(lines["day"] >= pd.to_datetime(lines["period_start"]))
+                  & (lines["day"] <= pd.to_datetime(lines["period_end"]))]
+    designated = lines["designated_med_list_codg"] != ""
+    counts = np.where(designated, lines["med_list_codg"] == lines["designated_med_list_codg"], lines["is_winning"])
+    lines = lines.assign(winning_qty=lines["net_units"].where(counts, 0.0),
+                         nonwinning_qty=lines["net_units"].where(~lines["is_winning"], 0.0))
+    sums = lines.groupby(AGREEMENT_KEY, as_index=False)[["winning_qty", "nonwinning_qty"]].sum()
+    out = agreed.merge(sums, on=AGREEMENT_KEY, how="left", validate="one_to_one")
+    return out.fillna({"winning_qty": 0.0, "nonwinning_qty": 0.0})
+
+
+def test_nonwinning_volume_stays_a_small_share_except_planted(vbp_quantities: pd.DataFrame, truth: dict) -> None:
+    keys = list(zip(*(vbp_quantities[k] for k in AGREEMENT_KEY), strict=True))
+    planted = {tuple(t[k] for k in AGREEMENT_KEY) for t in truth["vbp_nonwinning_substitution"]}
+    over = vbp_quantities["nonwinning_qty"] > vbp_quantities["winning_qty"]
+    # Shanghai rule (domain-notes §3): only the planted agreements break it.
+    assert {k for k, hit in zip(keys, over, strict=True) if hit} == planted
+    ordinary = vbp_quantities[[k not in planted for k in keys]]
+    assert (ordinary["winning_qty"] > 0).all()
+    share = ordinary["nonwinning_qty"] / (ordinary["nonwinning_qty"] + ordinary["winning_qty"])
+    assert (share >= 0).all()
+    # At most 20% of the group's volume where every winner counts (a designated brand leaves the others out).
+    assert share[ordinary["designated_med_list_codg"] == ""].max() <= 0.20 + 1e-9
+    # Non-winners are still bought now and then, in shares that vary.
+    assert (share > 0).mean() > 0.15 and share.max() > 0.05
+
+
+def test_nonwinning_substitution_truth(landing: Path, vbp_quantities: pd.DataFrame, institutions: pd.DataFrame,
+                                      products: pd.DataFrame, truth: dict) -> None:
+    vbp = pd.read_csv(landing / "vbp_results/vbp_results.csv", dtype=str, keep_default_na=False)
+    entries = truth["vbp_nonwinning_substitution"]
+    assert len(entries) == 2
+    public = set(institutions.loc[institutions["ownership"] == "public", "fixmedins_code"])
+    codes = {e["fixmedins_code"] for e in entries}
+    assert len(codes) == 2 and codes <= public
+    lagging = truth["vbp_lagging"]
+    assert not codes & {t["fixmedins_code"] for t in lagging}
+    assert not {e["group_code"] for e in entries} & {t["group_code"] for t in lagging}
+    indexed = vbp_quantities.set_index(AGREEMENT_KEY)
+    for entry in entries:
+        row = indexed.loc[tuple(entry[k] for k in AGREEMENT_KEY)]
+        assert row["designated_med_list_codg"] == ""
+        assert row["nonwinning_qty"] >= 1.5 * row["winning_qty"] > 0
+        assert row["nonwinning_qty"] == pytest.approx(entry["nonwinning_qty"])
+        assert row["winning_qty"] == pytest.approx(entry["winning_qty"])
+        # The current agreement year, with completion still on track (not a lagging case).
+        start, end = pd.Timestamp(entry["period_start"]), pd.Timestamp(row["period_end"])
+        assert start <= pd.Timestamp(AS_OF) <= end
+        completion = row["winning_qty"] / float(row["agreed_qty"])
+        assert completion == pytest.approx(entry["completion"], abs=1e-3)
+        assert completion >= entry["expected_progress"] - 0.10
+        # The product bought instead is of the group's variety but not one of its winners.
+        group = vbp[vbp["group_code"] == entry["group_code"]]
+        nonwinner = products[products["med_list_codg"] == entry["nonwinning_med_list_codg"]].iloc[0]
+        assert (nonwinner["generic_name"], nonwinner["dosage_form"]) == (group["generic_name"].iloc[0],
+                                                                         group["dosage_form"].iloc[0])
+        assert entry["nonwinning_med_list_codg"] not in set(group["med_list_codg"])
+
+
 def test_low_platform_ratio_truth(purchases: pd.DataFrame, institutions: pd.DataFrame, truth: dict) -> None:
     public = set(institutions.loc[institutions["ownership"] == "public", "fixmedins_code"])
     drug = purchases[purchases["category"].isin(["western", "chinese_patent", "formula_granules"])

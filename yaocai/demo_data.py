@@ -5,7 +5,9 @@
 with a title row and Chinese headers, UTF-8 / UTF-8-with-BOM / GB18030 CSV,
 NHSA 3503 JSON Lines), with known problems planted in it, and
 `demo_truth.json` saying exactly what was planted, so the published anomalies
-and quarantine can be checked against it.
+and quarantine can be checked against it. Outside the planted cases the data
+keep the rules the pipeline checks: prices at or below the listed price, VBP
+agreements on track, non-winning VBP volume a small share of the winning one.
 
 All randomness comes from one seeded numpy Generator consumed in a fixed
 order, so the same arguments give byte-identical files. Purchases are drawn
@@ -399,6 +401,18 @@ _SPIKE_DISCOUNT = 0.55  # usual price far below the listed one, so the spike (×
 _SPIKE_FACTOR = 1.75
 _ABOVE_LISTED_RANGE = (1.28, 1.38)
 _LOW_PLATFORM_OFF_SHARE = (0.42, 0.48)  # share of drug amount moved off the platform
+# Inside a VBP cycle a public institution's non-winning purchases of a group are
+# at most this share of its purchases of the group (its own figure, drawn per
+# institution): hospitals switch to the winners, and the Shanghai rule
+# (domain-notes §3) caps non-winning volume at the winning volume. A 20% share
+# is non-winning ≤ 1/4 of the winning volume, so the rule holds against a
+# designated brand too (with at most three winners it has ≥ 1/3 of that volume).
+_NONWINNING_SHARE_RANGE = (0.05, 0.20)
+_NONWINNING_DEMAND = 2.0  # expected non-winning volume drawn ÷ the institution's ceiling
+_FORMULARY_NONWINNER_SHARE = 0.75  # public institution × VBP variety pairs that keep a non-winner
+_SUBSTITUTION_BATCHES = ("GJ07", "GJ09")  # drug batches; planted groups avoid the lagging ones
+_SUBSTITUTION_FACTOR = (2.0, 3.0)  # planted non-winning ÷ winning quantity, every month of the year
+_SUBSTITUTION_MIN_DAYS = 60  # the planted agreement year must be at least this far along at as_of
 
 
 # --------------------------------------------------------------------------
@@ -625,6 +639,8 @@ class _Catalogue:
     win_end: np.ndarray
     vbp_role: np.ndarray  # 0 not under VBP, 1 winner, 2 same variety but not a winner
     vbp_start: np.ndarray  # cycle start day of the product's VBP group
+    vbp_end: np.ndarray  # cycle end day (inclusive) of the product's VBP group
+    vbp_group: np.ndarray  # index into groups, -1 when not under VBP
     code: np.ndarray
     manufacturer: np.ndarray
     aprvno: np.ndarray
@@ -774,12 +790,16 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
     win_end = np.full(n, _NEVER, dtype=np.int64)
     vbp_role = np.zeros(n, dtype=np.int8)
     vbp_start = np.full(n, _NEVER, dtype=np.int64)
+    vbp_end = np.full(n, _NEVER, dtype=np.int64)
+    vbp_group = np.full(n, -1, dtype=np.int32)
 
-    for grp in groups:
+    for gi, grp in enumerate(groups):
         members = np.flatnonzero(generic == grp.generic)
         start, end = _day(grp.batch.cycle_start), _day(grp.batch.cycle_end)
         vbp_role[members] = 2
         vbp_start[members] = start
+        vbp_end[members] = end
+        vbp_group[members] = gi
         n_win = int(min(rng.integers(1, 4), len(members) - 1))
         makers_taken: set[str] = set()
         for p in rng.permutation(members):
@@ -839,7 +859,7 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
         first_day=first_day,
         change1=change1, change2=change2, price0=price0, price1=price1, price2=price2,
         win_price=win_price, win_start=win_start, win_end=win_end,
-        vbp_role=vbp_role, vbp_start=vbp_start,
+        vbp_role=vbp_role, vbp_start=vbp_start, vbp_end=vbp_end, vbp_group=vbp_group,
         code=frame["med_list_codg"].to_numpy(dtype=object),
         manufacturer=frame["manufacturer"].to_numpy(dtype=object),
         aprvno=frame["aprvno"].to_numpy(dtype=object),
@@ -920,12 +940,26 @@ class _Portfolio:
         return i
 
 
+@dataclass(frozen=True)
+class _Substitution:
+    """A planted agreement year in which the institution buys mostly a non-winning product of the group."""
+    inst: int
+    group: _Group
+    group_index: int
+    nonwinner: int  # product index
+    period_start: date
+    period_end: date
+    months: tuple[int, ...]  # month indices of the period up to as_of
+    factor: float  # non-winning ÷ winning quantity planted in every month
+
+
 @dataclass
 class _Plan:
     above: list[tuple[int, int, int]]  # (institution, product, month index)
     spike: tuple[int, int, int]
     spike_peers: list[int]
     lagging: list[tuple[int, _Group]]
+    substitution: list[_Substitution]
     low_platform: list[int]
     low_months: list[int]
     gb18030_month: int
@@ -962,6 +996,15 @@ def _build_portfolio(inst: _Institutions, cat: _Catalogue, rng: np.random.Genera
     winners_of = {grp.generic: grp.winners for grp in cat.groups}
     added = [i * n_prod + winners_of[g][int(rng.integers(len(winners_of[g])))]
              for (i, g), ok in has_winner.items() if not ok]
+    # Most keep a non-winner of the variety on their formulary (an originator brand or a
+    # former supplier), bought in small amounts once the cycle starts.
+    has_other = by_generic.groupby(["inst", "generic"], sort=True)["winner"].all()
+    others_of = {grp.generic: np.flatnonzero((cat.generic == grp.generic) & (cat.vbp_role == 2))
+                 for grp in cat.groups}
+    keeps = rng.random(len(has_other)) < _FORMULARY_NONWINNER_SHARE
+    added += [i * n_prod + int(others_of[g][rng.integers(len(others_of[g]))])
+              for ((i, g), only_winners), keep in zip(has_other.items(), keeps, strict=True)
+              if only_winners and keep]
     added += [i * n_prod + p for i, p in extra]
     keys = np.unique(np.concatenate([keys, np.array(added, dtype=np.int64)]))
     e_inst = (keys // n_prod).astype(np.int32)
@@ -985,9 +1028,10 @@ def _plan_anomalies(inst: _Institutions, cat: _Catalogue, cal: _Calendar,
     # Big public hospitals first: they buy enough for monthly indicators to be meaningful.
     pool = [int(i) for t in (_Tier.CITY_HOSPITAL, _Tier.COUNTY_HOSPITAL, _Tier.PRIMARY)
             for i in rng.permutation(public[inst.tier[public] == t])]
-    if len(pool) < 9:
+    if len(pool) < 11:
         raise ValueError("too few public institutions to plant the anomalies; use institutions >= 30")
     above_insts, spike_inst, low_insts, lag_insts = pool[0:3], pool[3], pool[4:6], pool[6:9]
+    sub_insts = pool[9:11]
     peers = [i for i in pool if i != spike_inst][:6]
 
     above_months = [2, 8, n_months - 2]
@@ -1004,14 +1048,48 @@ def _plan_anomalies(inst: _Institutions, cat: _Catalogue, cal: _Calendar,
     batch_groups = [g for g in cat.groups if g.batch.code == _LAGGING_BATCH]
     lag_groups = [batch_groups[j] for j in rng.choice(len(batch_groups), size=3, replace=False)]
     lagging = list(zip(lag_insts, lag_groups, strict=True))
+    substitution = _plan_substitution(sub_insts, lag_groups, cat, cal, rng)
 
     plan = _Plan(above=above, spike=(spike_inst, spike_prod, spike_month), spike_peers=peers,
-                 lagging=lagging, low_platform=low_insts, low_months=list(range(n_months - 4, n_months)),
+                 lagging=lagging, substitution=substitution,
+                 low_platform=low_insts, low_months=list(range(n_months - 4, n_months)),
                  gb18030_month=2, bom_month=5, jsonl_month=8, invalid_month=10,
-                 planted_institutions=set(above_insts) | {spike_inst} | set(low_insts) | set(lag_insts))
+                 planted_institutions=set(above_insts) | {spike_inst} | set(low_insts) | set(lag_insts)
+                 | set(sub_insts))
     extra = [(i, p) for i, p, _ in above] + [(i, spike_prod) for i in [spike_inst, *peers]]
     extra += [(i, grp.winners[0]) for i, grp in lagging]
+    extra += [(s.inst, p) for s in substitution for p in (s.group.winners[0], s.nonwinner)]
     return plan, extra
+
+
+def _plan_substitution(insts: list[int], lag_groups: list[_Group], cat: _Catalogue, cal: _Calendar,
+                       rng: np.random.Generator) -> list[_Substitution]:
+    """One drug group per institution whose current agreement year is bought mostly off the winners.
+
+    The groups are other than the planted lagging ones and their agreement year
+    (the one containing as_of) is far enough along to mean something.
+    """
+    candidates = []
+    for gi, grp in enumerate(cat.groups):
+        if grp.batch.code not in _SUBSTITUTION_BATCHES or grp in lag_groups:
+            continue
+        periods = grp.batch.periods(cal.as_of)
+        if not periods or periods[-1][1] < cal.as_of:
+            continue  # the cycle is over
+        start, end = periods[-1]
+        if (cal.as_of - start).days + 1 >= _SUBSTITUTION_MIN_DAYS:
+            candidates.append((gi, grp, start, end))
+    if len(candidates) < len(insts):
+        raise RuntimeError("no VBP group has a current agreement year long enough to plant substitution in")
+    out = []
+    for i, k in zip(insts, rng.choice(len(candidates), size=len(insts), replace=False), strict=True):
+        gi, grp, start, end = candidates[int(k)]
+        others = np.flatnonzero((cat.vbp_group == gi) & (cat.vbp_role == 2))
+        nonwinner = int(others[np.argmax(cat.popularity[others])])
+        months = tuple(int(m) for m in np.flatnonzero((cal.start_day >= _day(start)) & (cal.start_day <= _day(end))))
+        out.append(_Substitution(i, grp, gi, nonwinner, start, end, months,
+                                 float(rng.uniform(*_SUBSTITUTION_FACTOR))))
+    return out
 
 
 def _force_lines(plan: _Plan, pf: _Portfolio, cat: _Catalogue, cal: _Calendar) -> None:
@@ -1031,6 +1109,10 @@ def _force_lines(plan: _Plan, pf: _Portfolio, cat: _Catalogue, cal: _Calendar) -
     for i, grp in plan.lagging:
         for m in np.flatnonzero(cal.start_day >= _day(grp.batch.cycle_start)):
             need(int(m), i, grp.winners[0], 1)
+    for s in plan.substitution:
+        for m in s.months:
+            need(m, s.inst, s.group.winners[0], 1)
+            need(m, s.inst, s.nonwinner, 2)
     for i in plan.low_platform:
         own = np.flatnonzero((pf.inst == i) & (cat.group[pf.prod] == 0))
         for e in own[np.argsort(-pf.rate[own], kind="stable")][:6]:
@@ -1230,10 +1312,11 @@ class _Tally:
         self.platform_amount += np.bincount(key[online], weights=amount[counted][online],
                                             minlength=self.platform_amount.size)
 
-        winner = in_window & ~lines["gift"] & (cat.vbp_role[prod] == 1) & self._inst.public[who]
-        if winner.any():
-            qty = (lines["qty"] * cat.convrat[prod] * sign)[winner]
-            part = pd.DataFrame({"inst": who[winner], "prod": prod[winner], "month": month[winner], "qty": qty})
+        # Net minimum units of every product of a VBP variety (winners and non-winners), public institutions.
+        vbp = in_window & ~lines["gift"] & (cat.vbp_role[prod] > 0) & self._inst.public[who]
+        if vbp.any():
+            qty = (lines["qty"] * cat.convrat[prod] * sign)[vbp]
+            part = pd.DataFrame({"inst": who[vbp], "prod": prod[vbp], "month": month[vbp], "qty": qty})
             self._vbp.append(part.groupby(["inst", "prod", "month"], as_index=False)["qty"].sum())
 
         watched = np.isin(prod, self._watched) & purchase
@@ -1269,6 +1352,12 @@ class _PurchaseGenerator:
         self.invalid_rows: list[dict] = []
         self.late_rows: dict = {}
         self.suppliers, self.supplier_base = self._suppliers()
+        # Each public institution's ceiling on non-winning ÷ winning quantity inside a VBP cycle.
+        share = rng.uniform(*_NONWINNING_SHARE_RANGE, len(inst.code))
+        self.nonwinning_ratio = np.repeat(share / (1.0 - share), len(cat.groups))  # flat, like headroom
+        self.period_bounds = self._period_bounds()
+        # Non-winning allowance left per institution × VBP group in the current agreement year.
+        self.headroom = np.zeros(len(inst.code) * len(cat.groups))
         # Rates are scaled so the expected number of purchase lines is target_purchases.
         self.scale = target_purchases / sum(float(self._month_rates(m).sum()) for m in range(len(cal.months)))
 
@@ -1280,14 +1369,46 @@ class _PurchaseGenerator:
                 names.append(f"{city.name}{_FIRM_STEMS[j]}医药有限公司")
         return np.array(names, dtype=object), np.array(base, dtype=np.int32)
 
+    def _period_bounds(self) -> np.ndarray:
+        """Per VBP group: first day of each agreement year of its cycle, then the day after the cycle."""
+        rows = []
+        for grp in self.cat.groups:
+            periods = grp.batch.periods(grp.batch.cycle_end)
+            if any(start.day != 1 for start, _ in periods):
+                # run() restarts the non-winning allowance at month starts only.
+                raise ValueError(f"{grp.batch.code}: agreement years must start on the first of a month")
+            rows.append([_day(a) for a, _ in periods] + [_day(periods[-1][1]) + 1])
+        width = max(len(r) for r in rows)
+        return np.array([r + [int(_NEVER)] * (width - len(r)) for r in rows], dtype=np.int64)
+
+    def _period_of(self, prod: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Agreement year of each VBP product's day: 0 before the cycle, 1… inside it, last after it."""
+        bounds = self.period_bounds[np.maximum(self.cat.vbp_group[prod], 0)]
+        return (day[:, None] >= bounds).sum(axis=1)
+
     def _month_rates(self, m: int) -> np.ndarray:
         pf, cat, cal = self.pf, self.cat, self.cal
-        # After a VBP cycle starts, public institutions move their volume of the variety to the winners.
+        # After a VBP cycle starts, public institutions move their volume of the variety to the
+        # winners. Non-winners are still ordered now and then: their rates are scaled so their
+        # expected volume (lines × convrat) is about the institution's ceiling share of the
+        # winners', whatever the number of non-winners on its formulary; _cap_nonwinning then
+        # enforces the ceiling on what is actually drawn.
         started = self.inst.public[pf.inst] & (cat.vbp_start[pf.prod] <= cal.start_day[m])
         role = cat.vbp_role[pf.prod]
-        factor = np.where(started & (role == 1), 4.0, np.where(started & (role == 2), 0.3, 1.0))
+        rate = pf.rate * np.where(started & (role == 1), 4.0, 1.0)
+        nonwin = started & (role == 2)
+        if nonwin.any():
+            win = started & (role == 1)
+            key = pf.inst.astype(np.int64) * len(cat.groups) + cat.vbp_group[pf.prod]
+            units = rate * cat.convrat[pf.prod]
+            size = self.headroom.size
+            winning = np.bincount(key[win], weights=units[win], minlength=size)
+            nonwinning = np.bincount(key[nonwin], weights=units[nonwin], minlength=size)
+            target = _NONWINNING_DEMAND * self.nonwinning_ratio * winning
+            scale = np.where(nonwinning > target, target / np.where(nonwinning > 0, nonwinning, 1.0), 1.0)
+            rate[nonwin] *= scale[key[nonwin]]
         month_days = _day(_add_months(cal.months[m], 1)) - cal.start_day[m]
-        return pf.rate * factor * (cal.end_day[m] - cal.start_day[m] + 1) / month_days
+        return rate * (cal.end_day[m] - cal.start_day[m] + 1) / month_days
 
     def _format(self, m: int) -> _FileFormat:
         return {self.plan.gb18030_month: _CSV_GB18030, self.plan.bom_month: _CSV_BOM,
@@ -1296,14 +1417,24 @@ class _PurchaseGenerator:
     def run(self) -> None:
         n_months = len(self.cal.months)
         for m in range(n_months):
+            # A new agreement year starts with no allowance carried over.
+            starting = np.flatnonzero((self.period_bounds == self.cal.start_day[m]).any(axis=1))
+            self.headroom.reshape(-1, len(self.cat.groups))[:, starting] = 0.0
             rates = self._month_rates(m) * self.scale
             n_chunks = max(1, math.ceil(rates.sum() / CHUNK_LINES))
             bounds = np.linspace(0, len(rates), n_chunks + 1).astype(np.int64)
+            # Chunks end on institution boundaries, so the non-winning cap sees all of an
+            # institution's purchases of the month at once.
+            inner = np.searchsorted(self.pf.inst, self.pf.inst[bounds[1:-1]], side="left")
+            bounds = np.unique(np.concatenate([[0], inner, [len(rates)]]))
+            n_chunks = len(bounds) - 1
             for c in range(n_chunks):
                 lines = self._draw(m, int(bounds[c]), int(bounds[c + 1]), rates[bounds[c]:bounds[c + 1]])
+                lines, _ = self._cap_nonwinning(m, lines, None)
                 self._plant(m, lines)
                 lines = self._number(lines)
                 returns = self._returns(m, lines)
+                lines, returns = self._cap_nonwinning(m, lines, returns)
                 month_of_return = self.cal.month_of(returns["t"] // _SECONDS_PER_DAY)
                 blocks = [lines, _take(returns, month_of_return == m)]
                 for later in np.unique(month_of_return[month_of_return > m]):
@@ -1373,9 +1504,99 @@ class _PurchaseGenerator:
                 jump = hit & (lines["inst"] == spike_inst)
                 lines["price"][jump] = _floor_cents(lines["price"][jump] * _SPIKE_FACTOR)
         lines["gift"][priced_normally] = False
+        for sub in self.plan.substitution:
+            if m in sub.months:
+                self._substitute(lines, sub)
         if m in self.plan.low_months:
             for i in self.plan.low_platform:
                 self._move_off_platform(lines, i)
+
+    def _planted_substitution(self, m: int, lines: _Lines) -> np.ndarray:
+        """Lines of the planted substitution institution × group in a month of its agreement year."""
+        mask = np.zeros(lines["t"].size, dtype=bool)
+        for sub in self.plan.substitution:
+            if m in sub.months:
+                mask |= (lines["inst"] == sub.inst) & (self.cat.vbp_group[lines["prod"]] == sub.group_index)
+        return mask
+
+    def _substitute(self, lines: _Lines, sub: _Substitution) -> None:
+        """Raise the month's non-winning quantity of the planted group to `factor` × its winning quantity."""
+        cat = self.cat
+        prod = lines["prod"]
+        own = (lines["inst"] == sub.inst) & (cat.vbp_group[prod] == sub.group_index) & ~lines["gift"]
+        units = lines["qty"] * cat.convrat[prod]
+        win = own & (cat.vbp_role[prod] == 1)
+        non = own & (cat.vbp_role[prod] == 2)
+        winning, nonwinning = float(units[win].sum()), float(units[non].sum())
+        if nonwinning > 0 and nonwinning < sub.factor * winning:
+            scale = sub.factor * winning / nonwinning
+            lines["qty"][non] = np.ceil(lines["qty"][non] * scale).astype(np.int64)
+
+    def _cap_nonwinning(self, m: int, lines: _Lines, returns: _Lines | None) -> tuple[_Lines, _Lines | None]:
+        """Keep each public institution's non-winning purchases of a VBP group under its ceiling.
+
+        Per institution × group and agreement year, counting purchases inside the
+        group's cycle with gifts excluded (as the indicator does): non-winning minimum
+        units so far ≤ nonwinning_ratio × winning minimum units so far, the winning ones
+        net of the returns drawn for them (a VBP product is returned inside the agreement
+        year of its purchase, see _returns). `headroom` carries what is left of the
+        allowance from month to month and restarts with each agreement year. Lines beyond
+        it are cut to whole packs that fit, or dropped; their returns follow. Every
+        agreement but the planted ones therefore ends with non-winning ≤ ratio × winning
+        < winning.
+
+        Called twice per block: before planting on gross quantities (`returns` None, no
+        state change) and once returns are drawn, which commits the new headroom.
+        """
+        cat = self.cat
+        prod, who = lines["prod"], lines["inst"]
+        day = lines["t"] // _SECONDS_PER_DAY
+        group = cat.vbp_group[prod]
+        inside = ((group >= 0) & self.inst.public[who] & (day >= cat.vbp_start[prod]) & (day <= cat.vbp_end[prod])
+                  & ~lines["gift"] & (lines["kind"] == 0) & ~self._planted_substitution(m, lines))
+        n_groups = len(cat.groups)
+        size = self.headroom.size
+        flat = who.astype(np.int64) * n_groups + group
+        units = lines["qty"] * cat.convrat[prod]
+        win = inside & (cat.vbp_role[prod] == 1)
+        nonwin = np.flatnonzero(inside & (cat.vbp_role[prod] == 2))
+        winning = np.bincount(flat[win], weights=units[win], minlength=size)
+        if returns is not None and returns["t"].size:
+            r_prod, r_who = returns["prod"], returns["inst"]
+            r_day = returns["orig_t"] // _SECONDS_PER_DAY
+            r_win = ((cat.vbp_role[r_prod] == 1) & self.inst.public[r_who] & (r_day >= cat.vbp_start[r_prod])
+                     & (r_day <= cat.vbp_end[r_prod]))
+            r_flat = (r_who.astype(np.int64) * n_groups + cat.vbp_group[r_prod])[r_win]
+            winning -= np.bincount(r_flat, weights=(returns["qty"] * cat.convrat[r_prod])[r_win], minlength=size)
+        budget = self.headroom + self.nonwinning_ratio * np.maximum(winning, 0.0)
+        nonwinning = np.bincount(flat[nonwin], weights=units[nonwin], minlength=size)
+        over = nonwinning > budget
+        if over.any():
+            # First come, first served: lines are kept whole in time order while the allowance
+            # lasts, the one that crosses it is cut to what is left (whole packs), later ones go.
+            order = nonwin[np.lexsort((lines["t"][nonwin], flat[nonwin]))]
+            k, u = flat[order], units[order]
+            before = np.cumsum(u) - u
+            first = np.r_[True, k[1:] != k[:-1]]
+            before -= before[first][np.cumsum(first) - 1]
+            left = budget[k] - before
+            packs = np.floor(np.maximum(left, 0.0) / cat.convrat[prod[order]]).astype(np.int64)
+            lines["qty"][order] = np.where(u <= left, lines["qty"][order], np.minimum(packs, lines["qty"][order]))
+            nonwinning = np.bincount(flat[nonwin], weights=(lines["qty"] * cat.convrat[prod])[nonwin],
+                                     minlength=size)
+        if returns is not None:
+            self.headroom = np.maximum(budget - nonwinning, 0.0)
+        if not over.any():
+            return lines, returns
+        keep = lines["qty"] > 0
+        if returns is not None and returns["t"].size:
+            # Returns of scaled lines never exceed what is left of the purchase.
+            origin = returns["orig_seq"] - lines["seq"][0]
+            returns["qty"] = np.minimum(returns["qty"], lines["qty"][origin])
+            returns = _take(returns, keep[origin])
+        if not keep.all():
+            lines = _take(lines, keep)
+        return lines, returns
 
     def _move_off_platform(self, lines: _Lines, inst: int) -> None:
         """Move about 45% of the institution's drug amount off the platform (网下采购)."""
@@ -1399,11 +1620,17 @@ class _PurchaseGenerator:
             return
         # With few, lumpy lines no subset is close: buy more packs of one line
         # off the platform, enough for the off-platform share to reach `share`.
-        offline = np.flatnonzero(~lines["online"][own])
+        # The extra packs never go to a non-winning product of a VBP variety (its ceiling is already set).
+        free = self.cat.vbp_role[lines["prod"][own]] != 2
+        if not free.any():
+            free[:] = True
+        offline = np.flatnonzero(~lines["online"][own] & free)
         if offline.size == 0:
-            smallest = int(np.argmin(amount))
-            lines["online"][own[smallest]] = False
-            off += amount[smallest]
+            choices = np.flatnonzero(free)
+            smallest = int(choices[np.argmin(amount[choices])])
+            if lines["online"][own[smallest]]:
+                lines["online"][own[smallest]] = False
+                off += amount[smallest]
             offline = np.array([smallest])
         k = int(offline[np.argmax(price[offline])])
         extra = math.ceil((share * amount.sum() - off) / ((1 - share) * price[k]))
@@ -1423,11 +1650,17 @@ class _PurchaseGenerator:
         candidate = ~lines["gift"] & ~np.isnan(lines["price"])
         if m in self.plan.low_months:  # a return would undo part of the planted off-platform share
             candidate &= ~np.isin(lines["inst"], self.plan.low_platform)
+        candidate &= ~self._planted_substitution(m, lines)  # keeps the planted quantities as planted
         picked = np.flatnonzero(candidate & (rng.random(candidate.size) < RETURN_RATE))
-        day = lines["t"][picked] // _SECONDS_PER_DAY + rng.integers(1, 26, picked.size)
+        bought = lines["t"][picked] // _SECONDS_PER_DAY
+        day = bought + rng.integers(1, 26, picked.size)
         t = day * _SECONDS_PER_DAY + rng.integers(*_WORKDAY, picked.size)
         fraction = rng.uniform(0.1, 1.0, picked.size)
         keep = t <= self.cal.as_of_end
+        # A VBP product is returned inside the agreement year it was bought in, so a
+        # return never lowers the winning volume of a year its purchase did not count in.
+        prod = lines["prod"][picked]
+        keep &= (self.cat.vbp_group[prod] < 0) | (self._period_of(prod, bought) == self._period_of(prod, day))
         picked, t, fraction = picked[keep], t[keep], fraction[keep]
         lines["returned"][picked] = True
         returns = _take(lines, picked)
@@ -1544,35 +1777,42 @@ _DESIGNATED_SHARE = 0.2
 
 
 def _agreed_volumes(rng: np.random.Generator, inst: _Institutions, cat: _Catalogue, cal: _Calendar,
-                    tally: _Tally, plan: _Plan) -> tuple[pd.DataFrame, list[dict]]:
+                    tally: _Tally, plan: _Plan) -> tuple[pd.DataFrame, list[dict], list[dict]]:
     """约定采购量 for public institutions that bought a group's winners in an agreement year.
 
     Each agreed quantity is derived from the net winner quantity actually written,
     so completion (contract §2) is on track by construction except for the planted
     lagging agreements, whose agreed quantity is set far above their purchases.
+    The planted substitution agreements are on track too (the institution meets a
+    modest agreed volume while buying mostly a non-winner) and never designate a brand.
+    Returns the feed, the lagging truth and the substitution truth.
     """
     bought = tally.vbp_quantities()
     lagging_pairs = {(i, grp.code) for i, grp in plan.lagging}
-    rows, lagging = [], []
-    for grp in cat.groups:
+    planted_substitution = {(s.inst, s.group.code, s.period_start): s for s in plan.substitution}
+    rows, lagging, substitution = [], [], []
+    for gi, grp in enumerate(cat.groups):
         of_group = bought[bought["prod"].isin(grp.winners)]
+        others = bought[(cat.vbp_group[bought["prod"]] == gi) & (cat.vbp_role[bought["prod"]] == 2)]
         for period_start, period_end in grp.batch.periods(cal.as_of):
             first, last = _day(period_start), _day(period_end)
             months = np.flatnonzero((cal.start_day >= first) & (cal.start_day <= last))
             in_period = of_group[of_group["month"].isin(months)]
             per_product = in_period.groupby(["inst", "prod"])["qty"].sum()
+            nonwinning_of = others[others["month"].isin(months)].groupby("inst")["qty"].sum()
             expected = (min(cal.as_of_day, last) - first + 1) / (last - first + 1)
             for i, total in in_period.groupby("inst")["qty"].sum().items():
                 is_lagging = (i, grp.code) in lagging_pairs and period_start == grp.batch.cycle_start
+                planted = planted_substitution.get((i, grp.code, period_start))
                 if total <= 0:
-                    if is_lagging:
-                        raise RuntimeError("planted lagging agreement has no net purchases")
+                    if is_lagging or planted is not None:
+                        raise RuntimeError("planted VBP agreement has no net purchases")
                     continue
                 designated, purchased = "", float(total)
                 if is_lagging:
                     agreed = math.ceil(purchased / (_LAGGING_COMPLETION * expected))
                 else:
-                    if rng.random() < _DESIGNATED_SHARE:
+                    if planted is None and rng.random() < _DESIGNATED_SHARE:
                         own = per_product.loc[i]
                         brand = int(own.idxmax())
                         if own[brand] > 0:  # the reported brand: only it counts toward completion
@@ -1580,6 +1820,21 @@ def _agreed_volumes(rng: np.random.Generator, inst: _Institutions, cat: _Catalog
                     agreed = max(1, math.floor(purchased / (expected * rng.uniform(*_ON_TRACK_RANGE))))
                 rows.append((grp.batch.code, grp.code, inst.code[i], period_start.isoformat(),
                              period_end.isoformat(), agreed, designated))
+                nonwinning = float(nonwinning_of.get(i, 0.0))
+                if planted is not None:
+                    if nonwinning < 1.5 * purchased:
+                        raise RuntimeError("planted non-winning substitution is not clear enough")
+                    substitution.append({
+                        "batch_code": grp.batch.code, "group_code": grp.code, "fixmedins_code": inst.code[i],
+                        "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
+                        "nonwinning_med_list_codg": cat.code[planted.nonwinner],
+                        "nonwinning_qty": nonwinning, "winning_qty": purchased,
+                        "nonwinning_share": round(nonwinning / (nonwinning + purchased), 4),
+                        "agreed_qty": agreed, "completion": round(purchased / agreed, 4),
+                        "expected_progress": round(expected, 4), "is_lagging": False,
+                    })
+                elif nonwinning > purchased:  # cannot happen: the generator caps non-winning purchases
+                    raise RuntimeError(f"non-winning volume above winning volume in {grp.code}, {inst.code[i]}")
                 if is_lagging:
                     lagging.append({
                         "batch_code": grp.batch.code, "group_code": grp.code, "fixmedins_code": inst.code[i],
@@ -1589,9 +1844,12 @@ def _agreed_volumes(rng: np.random.Generator, inst: _Institutions, cat: _Catalog
                     })
     if len(lagging) != len(plan.lagging):
         raise RuntimeError("a planted lagging agreement is missing")
+    if len(substitution) != len(plan.substitution):
+        raise RuntimeError("a planted substitution agreement is missing")
     frame = pd.DataFrame(rows, columns=["batch_code", "group_code", "fixmedins_code", "period_start", "period_end",
                                         "agreed_qty", "designated_med_list_codg"])
-    return frame.sort_values(["batch_code", "group_code", "fixmedins_code", "period_start"], kind="stable"), lagging
+    frame = frame.sort_values(["batch_code", "group_code", "fixmedins_code", "period_start"], kind="stable")
+    return frame, lagging, substitution
 
 
 # --------------------------------------------------------------------------
@@ -1755,7 +2013,7 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
     generator.run()
     report("purchases", purchase_lines, purchase_lines)
 
-    agreements, lagging = _agreed_volumes(rng, inst, cat, cal, tally, plan)
+    agreements, lagging, substitution = _agreed_volumes(rng, inst, cat, cal, tally, plan)
     _write_csv(agreements, landing / "vbp_agreed_volumes/vbp_agreed_volumes.csv")
     counts["vbp_agreed_volumes/vbp_agreed_volumes.csv"] = len(agreements)
     formats["vbp_agreed_volumes/vbp_agreed_volumes.csv"] = "csv-utf-8"
@@ -1778,6 +2036,7 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
         "above_listed": above,
         "price_spike": spike,
         "vbp_lagging": lagging,
+        "vbp_nonwinning_substitution": substitution,
         "low_platform_ratio": _platform_truth(inst, cal, tally, plan),
         "invalid_rows": generator.invalid_rows,
         "after_as_of": generator.late_rows,
