@@ -2,15 +2,24 @@
 ### yaocai nightly (药采 每日批处理)
 
 Every night at 02:00 Asia/Shanghai: **ingest** the new landing files into the
-lake (raw + quarantine), **build** the dbt models on DuckDB, run the **gate**
-(Great Expectations), and **publish** the new DuckDB file atomically when the
-gate passes. A failed step leaves the previous publication untouched and
-marks the run failed in the `runs` table.
+lake (raw + quarantine), apply officers' **reviews** (workbooks dropped into
+`WAREHOUSE/review_inbox/`), **build** the dbt models on DuckDB (and the dbt
+docs), run the **gate** (Great Expectations), **publish** the new DuckDB file
+atomically when the gate passes, then make the officers' **reports** (Excel
+workbook + HTML report in `WAREHOUSE/reports/<as-of>/`, dbt docs in
+`WAREHOUSE/docs/`). A failed step before publish leaves the previous
+publication untouched and marks the run failed in the `runs` table; a failed
+`reports` task leaves the publication in place and notes the failure in the
+run's message.
 
 Parameters (trigger with config to override):
 - `landing`: landing directory (default `$YAOCAI_LANDING`, else `demo/landing`)
 - `warehouse`: warehouse directory (default `$YAOCAI_WAREHOUSE`, else `demo/warehouse`)
 - `as_of`: data through this day; default the day before the run's logical date
+- `source`: `files` (default) the landing directory; `api` the provincial
+  platform's API (task `pull_platform`: connection `yaocai_platform` or
+  `YAOCAI_PLATFORM_URL` / `YAOCAI_PLATFORM_TOKEN`); `both`. With `files` the
+  `pull_platform` task is skipped.
 
 The task bodies are in `yaocai.pipeline`; this file only wires them.
 """
@@ -31,10 +40,14 @@ DEFAULT_WAREHOUSE = os.environ.get("YAOCAI_WAREHOUSE", str(REPO_ROOT / "demo" / 
 # lake or the publication runs in this one-slot pool.
 DUCKDB_WRITER_POOL = "yaocai_duckdb_writer"
 
+REPORT_ASSETS = [Asset("yaocai://reports/workbook"), Asset("yaocai://reports/html")]
 PUBLISHED_ASSETS = [
     Asset(f"yaocai://published/{table}")
     for table in ("platform_purchase_ratio", "platform_purchase_ratio_region", "price_deviation_index",
-                  "vbp_completion", "purchase_lines", "anomalies", "quarantine", "runs")
+                  "vbp_completion", "purchase_lines", "anomalies", "quarantine", "runs",
+                  # reconciliation with the provincial platform (三流合一)
+                  "platform_unmatched_receipts", "platform_order_reconciliation", "platform_invoice_payments",
+                  "platform_payment_timeliness", "platform_supplier_fill_rate", "platform_purchase_ratio_by_orders")
 ]
 
 
@@ -51,6 +64,8 @@ PUBLISHED_ASSETS = [
         "landing": Param(DEFAULT_LANDING, type="string", description="landing directory"),
         "warehouse": Param(DEFAULT_WAREHOUSE, type="string", description="warehouse directory"),
         "as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: day before the logical date"),
+        "source": Param("files", type="string", enum=["files", "api", "both"],
+                        description="files: landing directory; api: provincial platform API; both"),
     },
 )
 def yaocai_nightly():
@@ -66,13 +81,40 @@ def yaocai_nightly():
             as_of = context["logical_date"].in_timezone("Asia/Shanghai").date() - timedelta(days=1)
         # One Airflow run = one pipeline run id, so retried tasks continue it.
         run_id = f"{as_of.isoformat()}_airflow_{context['run_id']}".replace(":", "").replace("+", "")
-        return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id).to_dict()
+        return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
+                         source=params.get("source") or "files").to_dict()
 
     @task(pool=DUCKDB_WRITER_POOL)
+    def pull_platform(run: dict) -> dict:
+        """New orders, deliveries, payments and catalogue records from the
+        provincial platform's API into the lake (source api or both)."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from ingest.platform_client import PlatformAuthError
+        from yaocai.pipeline import RunContext, pull_platform_step
+
+        ctx = RunContext(**run)
+        if ctx.source not in ("api", "both"):
+            raise AirflowSkipException(f"source={ctx.source}: the platform API is not pulled")
+        try:
+            return pull_platform_step(ctx)
+        except PlatformAuthError as exc:
+            # A refused token does not get better by retrying in 5 minutes.
+            raise AirflowFailException(str(exc)) from None
+
+    # Runs after pull_platform, also when it was skipped (source=files).
+    @task(pool=DUCKDB_WRITER_POOL, trigger_rule="none_failed")
     def ingest(run: dict) -> dict:
         from yaocai.pipeline import RunContext, ingest_step
 
         return ingest_step(RunContext(**run))
+
+    @task(pool=DUCKDB_WRITER_POOL)
+    def reviews(run: dict, ingested: dict) -> dict:
+        """Officers' review workbooks from WAREHOUSE/review_inbox/ into the lake."""
+        from yaocai.pipeline import RunContext, reviews_step
+
+        return reviews_step(RunContext(**run))
 
     @task(pool=DUCKDB_WRITER_POOL)
     def dbt_build(run: dict, ingested: dict) -> dict:
@@ -92,6 +134,14 @@ def yaocai_nightly():
 
         return publish_step(RunContext(**run))
 
+    @task(outlets=REPORT_ASSETS)
+    def reports(run: dict, published: dict) -> dict:
+        """Workbook + HTML report of the new publication, and its dbt docs. Reads
+        the publication only (no writer pool); a failure is noted in the run."""
+        from yaocai.pipeline import RunContext, reports_step
+
+        return reports_step(RunContext(**run))
+
     @task(trigger_rule="one_failed", retries=0)
     def record_failure(run: dict) -> None:
         """Mark the run failed in the run record when any step failed."""
@@ -108,12 +158,16 @@ def yaocai_nightly():
         return text
 
     run = start()
+    pulled = pull_platform(run)
     ingested = ingest(run)
-    built = dbt_build(run, ingested)
+    pulled >> ingested
+    reviewed = reviews(run, ingested)
+    built = dbt_build(run, reviewed)
     gated = gate(run, built)
     published = publish(run, gated)
+    reports(run, published)
     summary(run, published)
-    [ingested, built, gated, published] >> record_failure(run)
+    [pulled, ingested, reviewed, built, gated, published] >> record_failure(run)
 
 
 yaocai_nightly()

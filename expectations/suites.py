@@ -14,6 +14,9 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from expectations.platform_reconciliation import platform_reconciliation_suites
+from expectations.price_monitoring import price_monitoring_suites
+
 FAIL = {"level": "fail"}
 WARN = {"level": "warn"}
 
@@ -114,7 +117,12 @@ def published_suites() -> dict[str, gx.ExpectationSuite]:
             gxe.ExpectColumnValuesToBeBetween(column="completion_rate", min_value=0, meta=WARN),
         ]),
         "anomalies": _suite("anomalies", [
-            *_not_null("anomaly_id", "anomaly_type", "severity", "fixmedins_code", "detail"),
+            *_not_null("anomaly_id", "anomaly_type", "severity", "detail"),
+            # Product-level price findings concern the maker, not an
+            # institution (issue 3); every other finding names one.
+            gxe.ExpectColumnValuesToNotBeNull(
+                column="fixmedins_code", row_condition='anomaly_type not in ["price_rise_product", "listed_price_rise"]',
+                condition_parser="pandas", meta=FAIL),
             gxe.ExpectColumnValuesToBeUnique(column="anomaly_id", meta=FAIL),
             gxe.ExpectColumnValuesToBeInSet(column="severity", value_set=["high", "medium", "low"], meta=FAIL),
             gxe.ExpectColumnValuesToMatchRegex(column="anomaly_id", regex=r"^AN-[0-9A-F]{16}$", meta=FAIL),
@@ -122,11 +130,67 @@ def published_suites() -> dict[str, gx.ExpectationSuite]:
         "quarantine": _suite("quarantine", [
             *_not_null("feed", "source_file", "reason"),
         ]),
+        "deliveries": _suite("deliveries", [
+            *_not_null("source_file", "feed", "file_id", "status"),
+            gxe.ExpectColumnValuesToBeUnique(column="file_id", meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["loaded", "rejected", "superseded"], meta=FAIL),
+        ]),
+        "upload_completeness": _suite("upload_completeness", [
+            *_not_null("fixmedins_code", "month", "has_uploads"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["fixmedins_code", "month"], meta=FAIL),
+            # Many institution-months without any upload means a delivery
+            # is missing, not that hospitals stopped buying: warn above 10 %.
+            gxe.ExpectColumnValuesToBeInSet(column="data_status", value_set=["uploaded"], mostly=0.9, meta=WARN),
+        ]),
+        "offplatform_purchases": _suite("offplatform_purchases", [
+            *_not_null("fixmedins_code", "month", "category_group"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["fixmedins_code", "month", "category_group"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="offplatform_listed_share", min_value=0, max_value=1, mostly=0.99, meta=WARN),
+        ]),
+        "vbp_progress_monthly": _suite("vbp_progress_monthly", [
+            *_not_null("batch_code", "group_code", "fixmedins_code", "period_start", "month", "expected_progress"),
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=["batch_code", "group_code", "fixmedins_code", "period_start", "month"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="expected_progress", min_value=0, max_value=1, meta=FAIL),
+        ]),
+        "vbp_completion_region": _suite("vbp_completion_region", [
+            *_not_null("region_level", "batch_code", "completion_rate", "expected_progress"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["region_level", "admdvs", "batch_code", "group_code"],
+                                                ignore_row_if="never", meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="region_level", value_set=["county", "city", "all"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="expected_progress", min_value=0, max_value=1, meta=FAIL),
+        ]),
+        "vbp_savings": _suite("vbp_savings", [
+            *_not_null("batch_code", "group_code", "fixmedins_code", "period_start"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["batch_code", "group_code", "fixmedins_code", "period_start"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeInSet(column="baseline_source", value_set=["own", "city", "all"], meta=FAIL),
+            # VBP prices are far below pre-VBP prices; negative savings mean
+            # the winning price is above the old price: worth a look.
+            gxe.ExpectColumnValuesToBeBetween(column="savings_amount", min_value=0, mostly=0.95, meta=WARN),
+        ]),
+        "vbp_savings_region": _suite("vbp_savings_region", [
+            *_not_null("region_level", "batch_code", "agreements"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["region_level", "admdvs", "batch_code"],
+                                                ignore_row_if="never", meta=FAIL),
+        ]),
+        "vbp_varieties_implemented": _suite("vbp_varieties_implemented", [
+            *_not_null("city_admdvs", "category_group", "varieties_implemented"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["city_admdvs", "category_group"], meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="varieties_implemented", min_value=0, meta=FAIL),
+        ]),
+        "plan_target_comparison": _suite("plan_target_comparison", [
+            *_not_null("city_admdvs", "indicator", "category_group"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["city_admdvs", "indicator", "category_group"], meta=FAIL),
+            # Every seed city has its platform figure once data exist.
+            gxe.ExpectColumnValuesToNotBeNull(column="actual_value", mostly=0.5, meta=WARN),
+        ]),
         "purchase_lines_sample": _suite("purchase_lines_sample", [
             *_not_null("fixmedins_code", "fixmedins_bchno", "med_list_codg", "month", "qty_min_units", "source_file"),
             gxe.ExpectColumnValuesToBeInSet(column="sign", value_set=[1, -1], meta=FAIL),
             gxe.ExpectColumnValuesToBeBetween(column="qty_min_units", min_value=0, strict_min=True, meta=FAIL),
         ]),
+        **price_monitoring_suites(),
+        **platform_reconciliation_suites(),
     }
 
 

@@ -11,6 +11,7 @@ import duckdb
 
 from ingest.feeds import FEEDS
 from ingest.normalise import SQL_TYPES, quote_ident
+from ingest.platform_feeds import PLATFORM_FEEDS
 
 META_COLUMNS = "_file_id varchar not null, _source_file varchar not null, _row_number bigint not null, _extra varchar"
 
@@ -54,11 +55,74 @@ create table if not exists runs (
     message varchar,
     trigger varchar               -- cli | airflow
 );
+-- Officers' decisions on anomalies (yaocai/reviews.py). Append-only: a new
+-- decision is a new row, the latest review_no per anomaly_id is in force.
+-- It lives here, not in the publication, because the publication is rebuilt
+-- every night; dbt reads it as a source and marts/anomalies.sql applies it.
+create table if not exists anomaly_reviews (
+    review_no bigint primary key, -- 1, 2, 3 … in the order decisions were recorded
+    anomaly_id varchar not null,
+    status varchar not null,      -- confirmed | dismissed | enquiry | open (decision withdrawn)
+    reason varchar,               -- required for dismissed
+    reviewed_by varchar not null,
+    reviewed_at timestamp not null,
+    anomaly_type varchar,         -- the finding as published when the decision was recorded:
+    severity_at_review varchar,
+    metric_value_at_review double,
+    gap_at_review double,
+    excess_amount_at_review double,
+    as_of_at_review date,         -- as-of date of the publication the officer looked at
+    source varchar not null,      -- cli | workbook
+    source_file varchar,          -- workbook file name
+    source_sha256 varchar,        -- workbook content hash (a file is applied once)
+    source_row varchar,           -- sheet!row of the workbook cell
+    run_id varchar                -- run whose reviews step recorded it (NULL for the CLI)
+);
+"""
+
+# Records pulled from the provincial platform's API (ingest/platform_loader.py):
+# one table per endpoint, one row per natural key (upserted), plus where each
+# version came from. A record's page is committed in one transaction together
+# with its quarantine rows, its platform_pulls row and the endpoint's watermark.
+PLATFORM_META_COLUMNS = ("_source_file varchar not null, _row_number bigint not null, _extra varchar, "
+                         "_pull_id varchar not null, _run_id varchar not null, _pulled_at timestamp not null, "
+                         "_record_hash varchar not null")
+
+PLATFORM_DDL = """
+create table if not exists platform_watermarks (
+    endpoint varchar primary key,  -- orders | deliveries | payments | catalogue
+    watermark timestamp,           -- max updatetime of the records committed so far; next pull asks starttime >= it
+    pages_committed bigint not null,
+    records_committed bigint not null,
+    updated_at timestamp not null,
+    run_id varchar not null
+);
+create table if not exists platform_pulls (
+    pull_id varchar primary key,   -- one committed page
+    run_id varchar not null,
+    endpoint varchar not null,
+    request varchar not null,      -- path and query (never the token)
+    page_no integer not null,
+    starttime timestamp,           -- the window asked for (updatetime >= starttime)
+    records_in bigint not null,    -- = inserted + updated + unchanged + quarantined
+    inserted bigint not null,
+    updated bigint not null,
+    unchanged bigint not null,     -- same key and content as already landed (page overlap, re-served page)
+    quarantined bigint not null,
+    watermark_before timestamp,
+    watermark_after timestamp,
+    attempts integer not null,     -- HTTP attempts for this page (retries included)
+    committed_at timestamp not null
+);
 """
 
 
 def ensure_lake(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(LAKE_DDL)
+    con.execute(PLATFORM_DDL)
+    for feed in PLATFORM_FEEDS:
+        columns = ", ".join(f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}" for c in feed.columns)
+        con.execute(f"create table if not exists {quote_ident(feed.name)} ({columns}, {PLATFORM_META_COLUMNS})")
     for feed in FEEDS:
         columns = ", ".join(f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}" for c in feed.columns)
         con.execute(f"create table if not exists {quote_ident(feed.name)} ({columns}, {META_COLUMNS})")

@@ -15,6 +15,7 @@ Steps 2-5 of a file run in one transaction: a crash leaves no half file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest import checks
+from ingest import checks, readers
 from ingest.feeds import FEEDS, Feed, header_index, normalise_header
 from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
@@ -161,10 +162,17 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
     if seen:
         return FileResult(feed.name, source_file, file_id, "duplicate_delivery",
                           message=f"same content as {seen[0]} ({seen[1]}); nothing to do")
+    # Decoding only fills temp tables, so it runs before the transaction (a
+    # failed fast-path parse must not abort the transaction).
+    with tempfile.TemporaryDirectory(prefix="yaocai-stage-") as tmp:
+        try:
+            staged: _Staged | FileRejected = _stage(con, feed, path, Path(tmp))
+        except FileRejected as exc:
+            staged = exc
     con.execute("begin transaction")
     try:
         superseded = _supersede_earlier_version(con, feed, source_file, file_id)
-        result = _load_rows(con, feed, path, source_file, file_id, run_id)
+        result = _load_rows(con, feed, staged, source_file, file_id, run_id)
         if superseded:
             result.message = (result.message + f" restates earlier delivery {superseded[:12]}").strip()
         _record_manifest(con, result, path, run_id)
@@ -201,180 +209,365 @@ def _record_manifest(con: duckdb.DuckDBPyConnection, r: FileResult, path: Path, 
     )
 
 
-def _stage(feed: Feed, path: Path, staged_csv: Path) -> tuple[int, str]:
-    """Decode the delivery and write it as a canonical UTF-8 CSV of text."""
-    delivery = read_delivery(path, feed)
+# The staged table of one delivery (temp table ``staged``): one row per
+# delivered row, in file order, every delivered column as text in c0, c1, …
+# (one per distinct header label, in header order; NULL = empty). The row's
+# number is its position (readers number rows 1, 2, … in file order; blank
+# lines are not counted). Rows staged by the Python readers also carry
+#   _problem     why the row cannot be used at all (a reader problem), or NULL
+#   _raw, _extra the row as delivered and its unmapped cells as JSON, for
+#                irregular rows only (a problem, missing or extra keys).
+# Otherwise _raw and _extra are built in SQL from c0…, and _raw only for the
+# rows that end in quarantine.
+STAGED_META = ("_problem", "_raw", "_extra")
+# Characters Python's str.strip() removes (the readers' notion of blank).
+_PY_SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())  # none above U+3000
+# Python's csv module rejects longer fields (csv.field_size_limit()). DuckDB
+# is given this as its limit on a row's bytes, so a file with such a field
+# (or merely a row this long) takes the Python path, which reports the row.
+_CSV_FIELD_LIMIT = 131_072
+
+
+@dataclass
+class _Staged:
+    rows: int
+    fmt: str
+    labels: list[str]  # distinct delivered header labels; staged column c<i> holds labels[i]
+    problem: str = "s._problem"  # SQL over ``staged s``: the row's reader problem
+    has_meta: bool = True  # _problem, _raw and _extra are columns of staged
+
+
+def _column_list(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+def _stage(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: Path) -> _Staged:
+    """Decode the delivery into the temp table ``staged`` (raises FileRejected)."""
+    con.execute("drop table if exists staged")
+    staged = _stage_csv_in_duckdb(con, feed, path, tmp)
+    if staged is None:
+        con.execute("drop table if exists staged")
+        staged = _stage_in_python(con, feed, path, tmp / "staged.csv")
+    return staged
+
+
+def _missing_required(feed: Feed, labels: list[str]) -> list[str]:
     index = header_index(feed)
-    mapping: list[tuple[str, str | None]] = [(label, index.get(normalise_header(label))) for label in delivery.header]
-    mapped = {canonical for _, canonical in mapping if canonical}
-    missing = [c.name for c in feed.columns if c.required and c.name not in mapped]
+    mapped = {index.get(normalise_header(label)) for label in labels}
     # purchases may omit infno when the file name or envelope says nothing;
     # every other required column must be present as a column.
+    return [c.name for c in feed.columns if c.required and c.name not in mapped]
+
+
+def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: Path) -> _Staged | None:
+    """Fast path for a plain CSV (header on the first line, UTF-8 or GB18030,
+    every row with as many cells as the header, no blank rows): DuckDB parses
+    it, with the same result as readers._read_csv. Returns None, leaving the
+    file to the Python reader, whenever that cannot be guaranteed: DuckDB's
+    strict parser refuses anything irregular, and the checks below catch the
+    rest."""
+    layout = readers.plain_csv_header(path, feed)
+    if layout is None:
+        return None
+    encoding, header = layout
+    if len(set(header)) != len(header) or len(header) < 2 or _missing_required(feed, header):
+        return None
+    source = path
+    if encoding == "gb18030":
+        source = tmp / "utf8.csv"
+        if not _transcode(path, source, encoding):
+            return None
+    columns = _column_list(len(header))
+    try:
+        con.execute(
+            "create temp table staged as select * from read_csv(?, header = false, skip = 1, auto_detect = false, "
+            "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
+            f"max_line_size = {_CSV_FIELD_LIMIT}, columns = ?)",
+            [str(source), {c: "varchar" for c in columns}],
+        )
+    except duckdb.Error:
+        return None
+    # A row whose first cell starts with an ASCII letter or digit other than
+    # t is neither blank nor a summary row (readers: 合计, 总计, 小计, total).
+    plain = (f"coalesce(ascii({columns[0]}) between 48 and 57 or ascii({columns[0]}) between 65 and 83 "
+             f"or ascii({columns[0]}) between 85 and 90 or ascii({columns[0]}) between 97 and 115 "
+             f"or ascii({columns[0]}) between 117 and 122, false)")
+    blank = " and ".join(f"regexp_full_match(coalesce({c}, ''), '[{_PY_SPACE}]*')" for c in columns)
+    rows, blank_rows = con.execute(f"select (select count(*) from staged), "
+                                   f"(select count(*) from staged where not {plain} and {blank})").fetchone()
+    if blank_rows:
+        return None  # the Python reader skips them and does not count them
+    # Summary rows: the first non-blank cell starts with a marker (readers._is_total_row).
+    markers = "|".join(m for m in readers.TOTAL_ROW_MARKERS if not m.isascii())
+    ascii_markers = "|".join(m for m in readers.TOTAL_ROW_MARKERS if m.isascii())
+    starts = f"'^[{_PY_SPACE}]*({markers}|(?i:{ascii_markers}))'"
+    total = " ".join(f"when regexp_matches(s.{c}, {starts}) then {quote_literal(readers.CSV_TOTAL_ROW_PROBLEM)} "
+                     f"when not regexp_full_match(coalesce(s.{c}, ''), '[{_PY_SPACE}]*') then null" for c in columns)
+    problem = f"case when {plain.replace(columns[0], 's.' + columns[0])} then null else case {total} end end"
+    return _Staged(rows, f"csv/{encoding}", header, problem=problem, has_meta=False)
+
+
+def _transcode(path: Path, target: Path, encoding: str) -> bool:
+    """Re-encode to UTF-8 for DuckDB; False if the bytes are not valid (the
+    Python reader then rejects the file with the position of the bad bytes)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as out:
+            for block in iter(lambda: source.read(1 << 24), b""):
+                out.write(decoder.decode(block))
+            out.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, staged_csv: Path) -> _Staged:
+    """Any format: the readers decode the file, rows go through a UTF-8 CSV."""
+    delivery = read_delivery(path, feed)
+    labels = list(dict.fromkeys(delivery.header))
+    missing = _missing_required(feed, labels)
     if missing:
         raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}")
+    index = header_index(feed)
+    unmapped = [label for label in labels if index.get(normalise_header(label)) is None]
+    header_set = set(labels)
     rows = 0
     with staged_csv.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["_row_number", "_problem", "_raw", "_extra", *feed.column_names])
+        writer.writerow([*STAGED_META, *_column_list(len(labels))])
         for row in delivery.rows:
-            values: dict[str, str] = {}
-            extra: dict[str, str] = {}
-            for label, canonical in mapping:
-                text = row.cells.get(label, "")
-                if canonical:
-                    if not values.get(canonical):  # first non-empty wins for duplicate headers
-                        values[canonical] = text
-                elif text != "":
-                    extra[label] = text
-            for label, text in row.cells.items():  # JSON rows may carry keys missing from the header
-                if label not in delivery.header and text != "":
-                    extra[label] = text
-            writer.writerow([
-                row.number, row.problem or "", json.dumps(row.cells, ensure_ascii=False),
-                json.dumps(extra, ensure_ascii=False) if extra else "",
-                *(values.get(name, "") for name in feed.column_names),
-            ])
+            cells = row.cells
+            if row.problem is None and len(cells) == len(labels) and list(cells) == labels:
+                writer.writerow(["", "", "", *cells.values()])
+            else:
+                extra = {label: cells[label] for label in unmapped if cells.get(label, "") != ""}
+                for label, text in cells.items():  # JSON rows may carry keys missing from the header
+                    if label not in header_set and text != "":
+                        extra[label] = text
+                writer.writerow([
+                    row.problem or "", json.dumps(cells, ensure_ascii=False),
+                    json.dumps(extra, ensure_ascii=False) if extra else "",
+                    *(cells.get(label, "") for label in labels),
+                ])
             rows += 1
-    return rows, delivery.format + (f"/{delivery.encoding}" if delivery.encoding else "")
+    columns = {name: "varchar" for name in [*STAGED_META, *_column_list(len(labels))]}
+    con.execute(
+        "create temp table staged as select * from read_csv(?, header = true, delim = ',', quote = '\"', escape = '\"', "
+        "auto_detect = false, columns = ?, max_line_size = 10000000)",
+        [str(staged_csv), columns],
+    )
+    fmt = delivery.format + (f"/{delivery.encoding}" if delivery.encoding else "")
+    return _Staged(rows, fmt, labels)
 
 
-def _load_rows(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, source_file: str, file_id: str, run_id: str) -> FileResult:
-    with tempfile.TemporaryDirectory(prefix="yaocai-stage-") as tmp:
-        staged_csv = Path(tmp) / "staged.csv"
-        try:
-            rows_in, fmt = _stage(feed, path, staged_csv)
-        except FileRejected as exc:
-            con.execute(
-                "insert into quarantine (feed, source_file, row_number, reason, raw_content, file_id, run_id, quarantined_at) "
-                "values (?, ?, null, ?, null, ?, ?, current_timestamp)",
-                [feed.name, source_file, f"file rejected: {exc}", file_id, run_id],
-            )
-            return FileResult(feed.name, source_file, file_id, "rejected", message=str(exc))
-        text_columns = {name: "varchar" for name in ["_row_number", "_problem", "_raw", "_extra", *feed.column_names]}
-        con.execute("drop table if exists staged")
+def _json_pairs(pairs: list[tuple[str, str]]) -> str:
+    """SQL for the body of a JSON object (json.dumps spacing) of (key, SQL text
+    expression) pairs; a pair whose expression is NULL is left out."""
+    parts = [f"{quote_literal(json.dumps(key, ensure_ascii=False))} || ': ' || to_json({expr})::varchar"
+             for key, expr in pairs]
+    return f"concat_ws(', ', {', '.join(parts)})" if parts else "''"
+
+
+def _raw_sql(staged: _Staged, alias: str) -> str:
+    body = _json_pairs([(label, f"coalesce({alias}.c{i}, '')") for i, label in enumerate(staged.labels)])
+    built = f"'{{' || {body} || '}}'"
+    return f"coalesce({alias}._raw, {built})" if staged.has_meta else built
+
+
+def _extra_sql(feed: Feed, staged: _Staged, alias: str) -> str:
+    index = header_index(feed)
+    pairs = [(label, f"nullif({alias}.c{i}, '')") for i, label in enumerate(staged.labels)
+             if index.get(normalise_header(label)) is None]
+    built = f"nullif('{{' || {_json_pairs(pairs)} || '}}', '{{}}')" if pairs else "null::varchar"
+    return f"case when {alias}._raw is not null then {alias}._extra else {built} end" if staged.has_meta else built
+
+
+def _load_rows(con: duckdb.DuckDBPyConnection, feed: Feed, staged: _Staged | FileRejected, source_file: str,
+               file_id: str, run_id: str) -> FileResult:
+    if isinstance(staged, FileRejected):
         con.execute(
-            "create temp table staged as select * from read_csv(?, header = true, delim = ',', quote = '\"', escape = '\"', "
-            "auto_detect = false, columns = ?, max_line_size = 10000000)",
-            [str(staged_csv), text_columns],
+            "insert into quarantine (feed, source_file, row_number, reason, raw_content, file_id, run_id, quarantined_at) "
+            "values (?, ?, null, ?, null, ?, ?, current_timestamp)",
+            [feed.name, source_file, f"file rejected: {staged}", file_id, run_id],
         )
-    _type_and_check(con, feed)
+        return FileResult(feed.name, source_file, file_id, "rejected", message=str(staged))
+    _type_and_check(con, feed, staged)
     _check_keys_and_references(con, feed)
 
     meta = f"{quote_literal(file_id)}, {quote_literal(source_file)}"
     columns = ", ".join(quote_ident(c) for c in feed.column_names)
+    more = con.execute("select count(*) from more_reasons").fetchone()[0]
+    # typed is in file order; without the anti join the filter keeps it.
     con.execute(
         f"insert into {quote_ident(feed.name)} ({columns}, _file_id, _source_file, _row_number, _extra) "
-        f"select {columns}, {meta}, _row_number, _extra from typed where len(reasons) = 0 order by _row_number"
+        f"select {columns}, {meta}, _row_number, _extra from typed t where t._reason is null "
+        + ("and _row_number not in (select _row_number from more_reasons) order by _row_number" if more else "")
     )
     con.execute(
         "insert into quarantine (feed, source_file, row_number, reason, raw_content, file_id, run_id, quarantined_at) "
-        f"select {quote_literal(feed.name)}, {quote_literal(source_file)}, _row_number, array_to_string(reasons, '; '), _raw, "
-        f"{quote_literal(file_id)}, {quote_literal(run_id)}, current_timestamp from typed where len(reasons) > 0 order by _row_number"
+        f"select {quote_literal(feed.name)}, {quote_literal(source_file)}, q._row_number, q.reason, {_raw_sql(staged, 's')}, "
+        f"{quote_literal(file_id)}, {quote_literal(run_id)}, current_timestamp "
+        "from (select _row_number, _reason as reason from typed where _reason is not null "
+        "      union all select _row_number, reason from more_reasons) q "
+        "join staged s on s.rowid + 1 = q._row_number order by q._row_number"
     )
-    loaded, quarantined = con.execute(
-        "select count(*) filter (where len(reasons) = 0), count(*) filter (where len(reasons) > 0) from typed"
-    ).fetchone()
-    con.execute("drop table staged")
-    con.execute("drop table typed")
+    clean, rejected = con.execute("select count(*) filter (where _reason is null), count(*) filter (where _reason is not null) "
+                                  "from typed").fetchone()
+    loaded, quarantined = clean - more, rejected + more
+    for table in ("staged", "typed", "more_reasons", "key_groups", "lake_hits"):
+        con.execute(f"drop table if exists {table}")
     # The accounting identity every delivery must satisfy (issue: accounting).
-    if loaded + quarantined != rows_in:
-        raise RuntimeError(f"{source_file}: {rows_in} rows read but {loaded} loaded + {quarantined} quarantined")
-    return FileResult(feed.name, source_file, file_id, "loaded", rows_in, loaded, quarantined, fmt)
+    if loaded + quarantined != staged.rows:
+        raise RuntimeError(f"{source_file}: {staged.rows} rows read but {loaded} loaded + {quarantined} quarantined")
+    return FileResult(feed.name, source_file, file_id, "loaded", staged.rows, loaded, quarantined, staged.fmt)
 
 
-def _type_and_check(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
-    typed_columns, problems = [], ["nullif(s._problem, '')"]
-    for column in feed.columns:
-        source = f"s.{quote_ident(column.name)}"
-        typed = typed_expression(column, source)
-        typed_columns.append(f"cast({typed} as {SQL_TYPES[column.kind]}) as {quote_ident(column.name)}")
-        problems.extend(value_problems(column, source, typed))
+def _type_and_check(con: duckdb.DuckDBPyConnection, feed: Feed, staged: _Staged) -> None:
+    """One statement: text -> typed columns, value problems, then the first
+    broken row rule (rules only make sense on rows whose values all parsed).
+    ``typed._reason`` is NULL for a row fine so far, else the reasons."""
+    index = header_index(feed)
+    sources: dict[str, list[str]] = {}
+    for i, label in enumerate(staged.labels):
+        canonical = index.get(normalise_header(label))
+        if canonical:
+            sources.setdefault(canonical, []).append(f"s.c{i}")
+    texts = []
+    for n, column in enumerate(feed.columns):
+        found = sources.get(column.name, [])
+        # Several labels for one column: the first non-empty one wins.
+        text = found[0] if len(found) == 1 else (f"coalesce({', '.join(f'nullif({c}, {chr(39) * 2})' for c in found)})"
+                                                 if found else "null::varchar")
+        texts.append(f"{text} as _t{n}")
+    typed_columns, problems, fine = [], ["t._problem"], ["t._problem is null"]
+    for n, column in enumerate(feed.columns):
+        name = quote_ident(column.name)
+        typed = typed_expression(column, f"u._t{n}")
+        typed_columns.append(f"cast({typed} as {SQL_TYPES[column.kind]}) as {name}")
+        problems.extend(value_problems(column, f"t._t{n}", f"t.{name}"))
+        # value_problems gives a reason exactly when this does not hold
+        fine.append(f"t.{name} is not null" if column.required else f"(t.{name} is not null or yc_text(t._t{n}) is null)")
+    rules = " ".join(f"when coalesce({rule.broken_when}, false) then {rule.reason}"
+                     for rule in checks.RULES.get(feed.name, []))
+    names = ", ".join(f"t.{quote_ident(c)}" for c in feed.column_names)
     con.execute(
         f"""create temp table typed as
-        select cast(s._row_number as bigint) as _row_number, s._raw, s._extra,
-               {', '.join(typed_columns)},
-               list_filter([{', '.join(problems)}], r -> r is not null) as reasons
-        from staged s"""
+        select t._row_number, t._extra, {names},
+               case when {' and '.join(fine)} then (case {rules or 'when false then null'} end)
+                    else nullif(concat_ws('; ', {', '.join(problems)}), '') end as _reason
+        from (
+            select u._row_number, u._problem, u._extra, {', '.join(f'u._t{n}' for n in range(len(feed.columns)))},
+                   {', '.join(typed_columns)}
+            from (select s.rowid + 1 as _row_number, {staged.problem} as _problem,
+                         {_extra_sql(feed, staged, 's')} as _extra, {', '.join(texts)}
+                  from staged s) u
+        ) t"""
     )
-    # Rules only make sense on rows whose values all parsed.
-    for rule in checks.RULES.get(feed.name, []):
-        con.execute(
-            f"update typed as t set reasons = list_append(t.reasons, {rule.reason}) "
-            f"where len(t.reasons) = 0 and coalesce({rule.broken_when}, false)"
-        )
-
-
-def _add_reason(con: duckdb.DuckDBPyConnection, where: str, reason_sql: str) -> None:
-    con.execute(f"update typed as t set reasons = list_append(t.reasons, {reason_sql}) where {where}")
 
 
 def _check_keys_and_references(con: duckdb.DuckDBPyConnection, feed: Feed) -> None:
-    key = ", ".join(f"t.{quote_ident(k)}" for k in feed.key)
-    payload = "md5(cast(row(" + ", ".join(f"t.{quote_ident(c)}" for c in feed.column_names) + ") as varchar))"
+    """Reasons that need other rows, into ``more_reasons`` (row, reason) for
+    rows still fine in ``typed``; the first broken check gives the reason,
+    in this order: duplicates in the file, the line already in the lake,
+    unknown codes, overlaps (listed prices), unknown returned purchase."""
+    clean = "t._reason is null"
+    keys = [quote_ident(k) for k in feed.key]
+    on = lambda a, b: " and ".join(f"{a}.{k} = {b}.{k}" for k in keys)  # noqa: E731
+    key_list = ", ".join(f"t.{k}" for k in keys)
+    payload = lambda a: "md5(cast(row(" + ", ".join(f"{a}.{quote_ident(c)}" for c in feed.column_names) + ") as varchar))"  # noqa: E731
+    table = quote_ident(feed.name)
     # Duplicates inside the file: identical lines are kept once (the later
     # copies are quarantined as duplicates, so the count still balances);
     # lines that share a key but differ are all quarantined, because we
     # cannot tell which one is right.
     con.execute(
         f"""create or replace temp table key_groups as
-        select {key}, count(distinct {payload}) as versions, min(t._row_number) as first_row
-        from typed t where len(t.reasons) = 0 group by all having count(*) > 1"""
+        with repeated as (select {key_list} from typed t where {clean} group by all having count(*) > 1)
+        select {key_list}, count(distinct {payload('t')}) as versions, min(t._row_number) as first_row
+        from typed t semi join repeated d on {on('t', 'd')}
+        where {clean}
+        group by all"""
     )
-    join = " and ".join(f"t.{quote_ident(k)} = g.{quote_ident(k)}" for k in feed.key)
-    _add_reason(con, f"len(t.reasons) = 0 and exists (select 1 from key_groups g where {join} and g.versions > 1)",
-                "'duplicate key with conflicting content in the same file (" + ", ".join(feed.key) + ")'")
-    _add_reason(con, f"len(t.reasons) = 0 and exists (select 1 from key_groups g where {join} and g.versions = 1 and t._row_number > g.first_row)",
-                "'exact duplicate of row ' || (select g.first_row from key_groups g where " + join + ") || ' in the same file; counted once'")
-    # Against what the lake already holds from other files.
-    lake_join = " and ".join(f"t.{quote_ident(k)} = l.{quote_ident(k)}" for k in feed.key)
-    lake_payload = payload.replace("t.", "l.")
-    _add_reason(
-        con,
-        f"len(t.reasons) = 0 and exists (select 1 from {quote_ident(feed.name)} l where {lake_join})",
-        f"""(select case when {lake_payload} = {payload}
-                 then 'exact duplicate of a line already loaded from ' || l._source_file || ' row ' || l._row_number || '; counted once'
-                 else 'conflicts with the line already loaded from ' || l._source_file || ' row ' || l._row_number
-                      || ' (same key, different content); deliver a corrected file under the same name to restate it' end
-             from {quote_ident(feed.name)} l where {lake_join} limit 1)""",
-    )
-    for column, table, target, reason in checks.REFERENCES.get(feed.name, []):
+    # Against what the lake already holds from other files: the lake's key
+    # columns are read to find the rows with a key of this file (usually
+    # none); only those rows are read whole.
+    con.execute(f"""create or replace temp table lake_hits as
+                    select l.rowid as _lake_rowid from {table} l
+                    semi join (select {key_list} from typed t where {clean}) k on {on('l', 'k')}""")
+    lake_hits = con.execute("select count(*) from lake_hits").fetchone()[0]
+    lake = (f"(select l.*, {payload('l')} as _payload from {table} l "
+            f"semi join lake_hits h on l.rowid = h._lake_rowid)")
+    # (condition, reason) in the order of the checks; one CASE takes the
+    # first that holds (a CASE evaluates its branches lazily, so the md5 of a
+    # line is only computed when the lake has its key).
+    reasons = [
+        ("g.versions > 1",
+         quote_literal("duplicate key with conflicting content in the same file (" + ", ".join(feed.key) + ")")),
+        ("g.versions = 1 and t._row_number > g.first_row",
+         "'exact duplicate of row ' || g.first_row || ' in the same file; counted once'"),
+        (f"l._payload is not null and l._payload = {payload('t')}",
+         "'exact duplicate of a line already loaded from ' || l._source_file || ' row ' || l._row_number || '; counted once'"),
+        ("l._payload is not null",
+         "'conflicts with the line already loaded from ' || l._source_file || ' row ' || l._row_number "
+         "|| ' (same key, different content); deliver a corrected file under the same name to restate it'"),
+    ]
+    joins = [f"left join key_groups g on {on('t', 'g')}"]
+    if lake_hits:
+        joins.append(f"left join {lake} l on {on('t', 'l')}")
+    else:
+        reasons = reasons[:2]
+    for n, (column, ref_table, target, reason) in enumerate(checks.REFERENCES.get(feed.name, [])):
         col = quote_ident(column)
         # A code is known if the lake has it, or the same run accepted it
         # earlier (feeds load in dependency order).
-        _add_reason(
-            con,
-            f"len(t.reasons) = 0 and t.{col} is not null and not exists "
-            f"(select 1 from {quote_ident(table)} r where r.{quote_ident(target)} = t.{col})",
-            f"'{column}: {reason}: ' || t.{col}",
-        )
+        joins.append(f"left join (select distinct {quote_ident(target)} as code from {quote_ident(ref_table)}) r{n} "
+                     f"on r{n}.code = t.{col}")
+        reasons.append((f"t.{col} is not null and r{n}.code is null", f"{quote_literal(f'{column}: {reason}: ')} || t.{col}"))
     if feed.name == "listed_prices":
-        _check_listed_price_overlaps(con)
+        reasons.append((f"exists (select 1 from listed_prices o where o.med_list_codg = t.med_list_codg and {_OVERLAP})",
+                        "'listed price interval overlaps one already loaded for ' || t.med_list_codg"))
+    first_reason = "case " + " ".join(f"when {condition} then {reason}" for condition, reason in reasons) + " end"
+    con.execute(
+        f"""create or replace temp table more_reasons as
+        select _row_number, reason from (
+            select t._row_number, {first_reason} as reason
+            from typed t {' '.join(joins)}
+            where {clean}
+        ) where reason is not null"""
+    )
+    still_clean = f"{clean} and not exists (select 1 from more_reasons m where m._row_number = t._row_number)"
+    if feed.name == "listed_prices":
+        con.execute(
+            f"""insert into more_reasons
+            select t._row_number, 'listed price interval overlaps another row of this file for ' || t.med_list_codg
+            from typed t where {still_clean} and exists (
+                select 1 from typed o where o._reason is null
+                and not exists (select 1 from more_reasons m where m._row_number = o._row_number)
+                and o._row_number <> t._row_number and o.med_list_codg = t.med_list_codg and {_OVERLAP})"""
+        )
     if feed.name == "purchases":
         # A return must point at a purchase of the same institution that is
         # in the lake or in this file (3504 medins_prod_purc_no).
-        _add_reason(
-            con,
-            "len(t.reasons) = 0 and t.infno = '3504' and not exists (select 1 from purchases p where p.fixmedins_code = t.fixmedins_code "
-            "and p.fixmedins_bchno = t.medins_prod_purc_no and p.infno = '3503') and not exists (select 1 from typed o "
-            "where len(o.reasons) = 0 and o.fixmedins_code = t.fixmedins_code and o.fixmedins_bchno = t.medins_prod_purc_no and o.infno = '3503')",
-            "'medins_prod_purc_no: the returned purchase ' || t.medins_prod_purc_no || ' is unknown for this institution'",
+        con.execute(
+            f"""insert into more_reasons
+            with returns as (select t._row_number, t.fixmedins_code, t.medins_prod_purc_no from typed t
+                             where {still_clean} and t.infno = '3504'),
+            known as (
+                select p.fixmedins_code, p.fixmedins_bchno from purchases p
+                semi join returns r on p.fixmedins_code = r.fixmedins_code and p.fixmedins_bchno = r.medins_prod_purc_no
+                where p.infno = '3503'
+                union all
+                select t.fixmedins_code, t.fixmedins_bchno from typed t where {still_clean} and t.infno = '3503'
+            )
+            select r._row_number, 'medins_prod_purc_no: the returned purchase ' || r.medins_prod_purc_no
+                   || ' is unknown for this institution'
+            from returns r anti join known k on k.fixmedins_code = r.fixmedins_code and k.fixmedins_bchno = r.medins_prod_purc_no"""
         )
 
 
-def _check_listed_price_overlaps(con: duckdb.DuckDBPyConnection) -> None:
-    """Intervals of one product must not overlap (data-contract.md §1)."""
-    overlap = "t.valid_from < coalesce(o.valid_to, date '9999-12-31') and o.valid_from < coalesce(t.valid_to, date '9999-12-31')"
-    _add_reason(
-        con,
-        f"len(t.reasons) = 0 and exists (select 1 from listed_prices o where o.med_list_codg = t.med_list_codg and {overlap})",
-        "'listed price interval overlaps one already loaded for ' || t.med_list_codg",
-    )
-    _add_reason(
-        con,
-        f"len(t.reasons) = 0 and exists (select 1 from typed o where len(o.reasons) = 0 and o._row_number <> t._row_number "
-        f"and o.med_list_codg = t.med_list_codg and {overlap})",
-        "'listed price interval overlaps another row of this file for ' || t.med_list_codg",
-    )
+# Intervals of one product must not overlap (data-contract.md §1).
+_OVERLAP = ("t.valid_from < coalesce(o.valid_to, date '9999-12-31') "
+            "and o.valid_from < coalesce(t.valid_to, date '9999-12-31')")
 
 
 def today() -> dt.date:

@@ -27,16 +27,40 @@ COMPACT_PATTERN = r"^(\d{4})(\d{2})(\d{2})(?:[ T]?(\d{2})(\d{2})(\d{2}))?$"
 # wide enough for real dates and narrow enough not to swallow other numbers.
 EXCEL_SERIAL_PATTERN = r"^[2-7]\d{4}(\.\d+)?$"
 
+# Every macro has a fast path for text already in its canonical shape (plain
+# ASCII codes, numbers DuckDB casts directly, ISO dates) that returns exactly
+# what the general path (``*_general``) returns for it, because the general
+# path's cleaning leaves such text unchanged; only other text takes the
+# general path. Fast paths are CASE branches: DuckDB evaluates CASE lazily but
+# every argument of COALESCE. tests/test_ingest_normalise.py checks that both
+# paths agree.
+ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+PLAIN_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+
 MACROS = f"""
-create or replace temp macro yc_text(x) as nullif(trim(translate(x, '　', ' ')), '');
-create or replace temp macro yc_halfwidth(x) as translate(trim(x), '{FULL_WIDTH}', '{HALF_WIDTH}');
-create or replace temp macro yc_code(x) as nullif(upper(regexp_replace(yc_halfwidth(x), '\\s+', '', 'g')), '');
+create or replace temp macro yc_text_general(x) as nullif(trim(translate(x, '　', ' ')), '');
+create or replace temp macro yc_text(x) as
+    case when contains(x, '　') then yc_text_general(x)
+         when starts_with(x, ' ') or ends_with(x, ' ') then nullif(trim(x), '')
+         else nullif(x, '') end;
+create or replace temp macro yc_halfwidth_general(x) as translate(trim(x), '{FULL_WIDTH}', '{HALF_WIDTH}');
+-- The full-width characters are not ASCII: translate changes no ASCII text.
+create or replace temp macro yc_halfwidth(x) as
+    case when strlen(x) = length(x) then trim(x) else yc_halfwidth_general(x) end;
+create or replace temp macro yc_code_general(x) as nullif(upper(regexp_replace(yc_halfwidth(x), '\\s+', '', 'g')), '');
+create or replace temp macro yc_code(x) as
+    case when regexp_full_match(x, '[0-9A-Z]+') then x else yc_code_general(x) end;
 create or replace temp macro yc_number_text(x) as nullif(
     regexp_replace(yc_halfwidth(x), '[元¥￥,\\s]|RMB|CNY', '', 'gi'), '');
-create or replace temp macro yc_decimal(x) as coalesce(
-    try_cast(yc_number_text(x) as decimal(18, 6)),
-    try_cast(try_cast(yc_number_text(x) as double) as decimal(18, 6)));
-create or replace temp macro yc_double(x) as try_cast(yc_number_text(x) as double);
+create or replace temp macro yc_decimal_of(t) as coalesce(
+    try_cast(t as decimal(18, 6)), try_cast(try_cast(t as double) as decimal(18, 6)));
+create or replace temp macro yc_decimal_general(x) as yc_decimal_of(yc_number_text(x));
+create or replace temp macro yc_decimal(x) as
+    case when regexp_full_match(x, '{PLAIN_NUMBER}') then yc_decimal_of(x) else yc_decimal_general(x) end;
+create or replace temp macro yc_double_general(x) as try_cast(yc_number_text(x) as double);
+create or replace temp macro yc_double(x) as
+    case when regexp_full_match(x, '{PLAIN_NUMBER}') then try_cast(x as double) else yc_double_general(x) end;
 create or replace temp macro yc_timestamp_of(t) as (
     case
         when regexp_matches(t, '{DATE_PATTERN}') then try_strptime(
@@ -56,8 +80,18 @@ create or replace temp macro yc_timestamp_of(t) as (
         when regexp_matches(t, '{EXCEL_SERIAL_PATTERN}') then
             timestamp '1899-12-30' + to_microseconds(cast(round(cast(t as double) * 86400000000) as bigint))
     end);
-create or replace temp macro yc_timestamp(x) as yc_timestamp_of(yc_halfwidth(x));
-create or replace temp macro yc_date(x) as cast(yc_timestamp(x) as date);
+create or replace temp macro yc_timestamp_general(x) as yc_timestamp_of(yc_halfwidth(x));
+-- The general path rebuilds 'Y-M-D H:M:S' from the pattern's groups and
+-- parses that; for ISO text the rebuilt string is the text itself.
+create or replace temp macro yc_timestamp(x) as
+    case when regexp_full_match(x, '{ISO_TIMESTAMP}') then try_strptime(x, '%Y-%m-%d %H:%M:%S')
+         when regexp_full_match(x, '{ISO_DATE}') then try_strptime(x || ' 0:0:0', '%Y-%m-%d %H:%M:%S')
+         else yc_timestamp_general(x) end;
+-- For ISO dates the cast gives the same date as the general path (checked
+-- over every month and day 00-99 of many years).
+create or replace temp macro yc_date_general(x) as cast(yc_timestamp(x) as date);
+create or replace temp macro yc_date(x) as
+    case when regexp_full_match(x, '{ISO_DATE}') then try_cast(x as date) else yc_date_general(x) end;
 """
 
 
@@ -74,28 +108,45 @@ def quote_ident(name: str) -> str:
 
 
 def typed_expression(column: Column, source: str) -> str:
-    """SQL turning the text column ``source`` into the column's type."""
-    text = f"coalesce(yc_text({source}), {quote_literal(column.default)})" if column.default else f"yc_text({source})"
+    """SQL turning the text column ``source`` into the column's type.
+
+    Text already in the canonical shape (the common case) is converted
+    directly; only other text goes through ``yc_text`` and the general macros.
+    Each fast branch gives what the general one gives for such text (which
+    ``yc_text`` leaves unchanged): tests/test_ingest_fast_path.py."""
+    text = f"yc_text({source})"
+    if column.default:
+        text = f"coalesce({text}, {quote_literal(column.default)})"
     match column.kind:
         case Kind.TEXT:
             return text
         case Kind.CODE:
-            return f"yc_code({text})"
+            return f"case when regexp_full_match({source}, '[0-9A-Z]+') then {source} else yc_code({text}) end"
         case Kind.DIGITS:
-            return f"case when regexp_matches(yc_code({text}), '^[0-9]+$') then yc_code({text}) end"
+            return (f"case when regexp_full_match({source}, '[0-9]+') then {source} "
+                    f"when regexp_matches(yc_code({text}), '^[0-9]+$') then yc_code({text}) end")
         case Kind.DECIMAL:
-            return f"yc_decimal({text})"
+            return (f"case when regexp_full_match({source}, '{PLAIN_NUMBER}') then yc_decimal_of({source}) "
+                    f"else yc_decimal({text}) end")
         case Kind.DOUBLE:
-            return f"yc_double({text})"
+            return (f"case when regexp_full_match({source}, '{PLAIN_NUMBER}') then try_cast({source} as double) "
+                    f"else yc_double({text}) end")
         case Kind.DATE:
-            return f"yc_date({text})"
+            return f"case when regexp_full_match({source}, '{ISO_DATE}') then try_cast({source} as date) else yc_date({text}) end"
         case Kind.TIMESTAMP:
-            return f"yc_timestamp({text})"
+            return (f"case when regexp_full_match({source}, '{ISO_TIMESTAMP}') then try_strptime({source}, '%Y-%m-%d %H:%M:%S') "
+                    f"else yc_timestamp({text}) end")
         case Kind.ENUM:
             cases = " ".join(
                 f"when {quote_literal(spelling)} then {quote_literal(code)}" for spelling, code in sorted(column.values.items())
             )
-            return f"case lower(yc_halfwidth({text})) {cases} end"
+            # Fast path: text spelled exactly as an accepted spelling that
+            # the general path (trimmed, lower-case, half-width) leaves as is.
+            exact = " ".join(
+                f"when {quote_literal(spelling)} then {quote_literal(code)}" for spelling, code in sorted(column.values.items())
+                if spelling == spelling.lower() == spelling.strip() and not set(spelling) & set(FULL_WIDTH + "\u3000")
+            )
+            return f"case {source} {exact} else case lower(yc_halfwidth({text})) {cases} end end"
     raise ValueError(column.kind)
 
 

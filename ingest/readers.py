@@ -25,6 +25,7 @@ from ingest.feeds import Feed, header_index, normalise_header
 # Rows whose first non-empty cell says this are summaries added by
 # spreadsheet users, not data; they are quarantined with this reason.
 TOTAL_ROW_MARKERS = ("合计", "总计", "小计", "total")
+CSV_TOTAL_ROW_PROBLEM = "summary row (合计/total), not a purchase line"
 SNIFF_BYTES = 1 << 20
 HEADER_SEARCH_ROWS = 15
 
@@ -141,7 +142,7 @@ def _read_csv(path: Path, feed: Feed) -> Delivery:
                 number += 1
                 cells = dict(zip(header, values))
                 if _is_total_row(values):
-                    yield Row(number, cells, "summary row (合计/total), not a purchase line")
+                    yield Row(number, cells, CSV_TOTAL_ROW_PROBLEM)
                 elif len(values) > len(header):
                     yield Row(number, cells, f"row has {len(values)} cells but the header has {len(header)}")
                 elif len(values) < len(header):
@@ -155,6 +156,34 @@ def _read_csv(path: Path, feed: Feed) -> Delivery:
             handle.close()
 
     return Delivery("csv", encoding, header, rows())
+
+
+def plain_csv_header(path: Path, feed: Feed) -> tuple[str, list[str]] | None:
+    """(encoding, header) of a CSV whose header is its first line, else None.
+
+    Such a file can be parsed by DuckDB directly (ingest.loader's fast path);
+    anything else (title rows above the header, a header spanning lines, an
+    encoding other than UTF-8/GB18030, an unreadable file) is left to
+    ``_read_csv``, which also gives the reasons for rejecting a file."""
+    if path.suffix.lower() not in (".csv", ".txt") or path.stat().st_size == 0:
+        return None
+    try:
+        encoding = detect_encoding(path)
+        if encoding not in ("utf-8", "utf-8-sig", "gb18030"):
+            return None
+        with path.open("r", encoding=encoding, errors="strict", newline="") as handle:
+            line = handle.readline(1 << 20)
+    except (FileRejected, UnicodeDecodeError):
+        return None
+    if not line.endswith("\n") or line.count('"') % 2:
+        return None
+    try:
+        records = list(csv.reader([line]))
+    except csv.Error:
+        return None
+    if len(records) != 1 or not _looks_like_header(records[0], feed):
+        return None
+    return encoding, [c.strip() for c in records[0]]
 
 
 def _cell_text(value: object) -> str:
@@ -264,7 +293,7 @@ def _read_jsonl(path: Path) -> Delivery:
                     continue
                 for flat in _flatten_nhsa(record):
                     number += 1
-                    yield Row(number, {k: _json_text(v) for k, v in flat.items()})
+                    yield Row(number, {k: v if type(v) is str else _json_text(v) for k, v in flat.items()})
 
     return Delivery("jsonl", encoding, header, rows())
 

@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from tests.platform_support import PUBLISHED as PLATFORM_TABLES
 from yaocai.demo_data import generate_demo_landing
 from yaocai.faults import FAULT_ENV, POINTS
 
@@ -61,6 +62,13 @@ def test_kill_at_every_step_keeps_publication_and_recovers(tmp_path):
     # The clean answer: one run over everything on a fresh warehouse.
     assert run(full, tmp_path / "clean").returncode == 0
     expected = figures(tmp_path / "clean" / "yaocai.duckdb")
+    # Issue 8: without a platform pull the reconciliation tables exist, empty.
+    clean = duckdb.connect(str(tmp_path / "clean" / "yaocai.duckdb"), read_only=True)
+    try:
+        for table in PLATFORM_TABLES:
+            assert clean.execute(f"select count(*) from {table}").fetchone()[0] == 0, table
+    finally:
+        clean.close()
 
     # Baseline publication without the last two months; they arrive later.
     landing = tmp_path / "landing"

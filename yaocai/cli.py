@@ -1,8 +1,11 @@
-"""Command line: ``yaocai run | demo-data | summary``.
+"""Command line: ``yaocai run | demo-data | summary | report | review``.
 
 ``yaocai run --landing DIR --warehouse DIR --as-of YYYY-MM-DD`` runs the
 whole nightly pipeline without a scheduler (data-contract.md §3) and exits
-0 only when it published.
+0 only when it published (and made its reports), printing one line per step.
+
+Exit statuses: 0 ok, 1 failed (nothing published), 3 another run is
+writing, 4 published but the reports failed (``yaocai report`` remakes them).
 """
 
 from __future__ import annotations
@@ -41,14 +44,26 @@ class Progress:
         sys.stderr.flush()
 
 
+def _step_line(line: str) -> None:
+    print(line, flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from yaocai.locking import WarehouseBusy
-    from yaocai.pipeline import run_pipeline
+    from yaocai.pipeline import ReportsFailed, run_pipeline
     from yaocai.summary import summarise
 
     started = time.monotonic()
     try:
-        ctx = run_pipeline(args.landing, args.warehouse, args.as_of, progress=Progress())
+        if args.source != "api" and args.landing is None:
+            print(f"yaocai run: --landing is required with --source {args.source}", file=sys.stderr)
+            return 2
+        ctx = run_pipeline(args.landing, args.warehouse, args.as_of, progress=Progress(), on_step=_step_line,
+                           source=args.source)
+    except ReportsFailed as exc:
+        print(f"yaocai run: published {Path(args.warehouse).resolve() / 'yaocai.duckdb'}, but the REPORTS FAILED: {exc}",
+              file=sys.stderr)
+        return 4
     except WarehouseBusy as exc:
         print(f"yaocai run: {exc}", file=sys.stderr)
         return 3
@@ -85,13 +100,129 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.build import generate_reports
+
+    try:
+        files = generate_reports(args.warehouse)
+    except Exception as exc:
+        print(f"yaocai report: FAILED ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return 1
+    print(f"yaocai report: {files.line()} ({files.seconds:.1f}s)")
+    return 0
+
+
+def _warehouse(args: argparse.Namespace) -> Path:
+    import os
+
+    warehouse = args.warehouse or os.environ.get("YAOCAI_WAREHOUSE")
+    if not warehouse:
+        raise SystemExit("yaocai review: give --warehouse DIR (or set YAOCAI_WAREHOUSE)")
+    return Path(warehouse)
+
+
+def cmd_review_mark(args: argparse.Namespace) -> int:
+    from reports.labels import parse_status, status_label
+    from yaocai.locking import WarehouseBusy
+    from yaocai.reviews import ReviewError, mark
+
+    status = parse_status(args.status) or args.status
+    try:
+        recorded = mark(_warehouse(args), args.anomaly_id, status, args.reason, args.by)
+    except ReviewError as exc:
+        print(f"yaocai review mark: not recorded: {exc}", file=sys.stderr)
+        return 1
+    except WarehouseBusy as exc:
+        print(f"yaocai review mark: not recorded: {exc}", file=sys.stderr)
+        return 3
+    gap = recorded.get("gap_at_review")
+    print(f"yaocai review mark: recorded #{recorded['review_no']} {recorded['anomaly_id']} → "
+          f"{status_label(recorded['status'])} ({recorded['status']}) by {recorded['reviewed_by']}"
+          + (f", gap at review {gap:.4f}" if gap is not None else "")
+          + "; the publication shows it after the next run")
+    return 0
+
+
+def cmd_review_list(args: argparse.Namespace) -> int:
+    from reports.labels import ANOMALY_TYPES, SEVERITIES, parse_status, status_label
+    from reports.safe import write_csv
+    from yaocai.reviews import list_reviews
+
+    status = None
+    if args.status:
+        status = "reopened" if args.status in ("reopened", "重新打开") else parse_status(args.status)
+        if status is None:
+            print(f"yaocai review list: unknown status {args.status!r}", file=sys.stderr)
+            return 1
+    from yaocai.locking import WarehouseBusy
+
+    try:
+        frame = list_reviews(_warehouse(args), status=status, include_suppressed=True)
+    except WarehouseBusy as exc:
+        print(f"yaocai review list: {exc}", file=sys.stderr)
+        return 3
+    if args.type and not frame.empty:
+        frame = frame[frame["anomaly_type"] == args.type]
+    columns = ["anomaly_id", "anomaly_type", "severity", "effective_status", "review_status", "pending_status",
+               "reviewed_by", "reviewed_at", "review_reason", "is_suppressed", "gap", "excess_amount", "detail"]
+    if args.csv:
+        rows = [[r.get(c) for c in columns] for r in frame.to_dict("records")] if not frame.empty else []
+        write_csv(args.csv, columns, rows)
+        print(f"yaocai review list: {len(rows)} findings written to {args.csv}")
+        return 0
+    if frame.empty:
+        print("yaocai review list: no findings" + (f" with status {status}" if status else ""))
+        return 0
+    for r in frame.to_dict("records"):
+        pending = "*" if r.get("pending_status") else " "
+        who = f" {r['reviewed_by']}" if isinstance(r.get("reviewed_by"), str) else ""
+        reason = f" “{r['review_reason']}”" if isinstance(r.get("review_reason"), str) else ""
+        print(f"{r['anomaly_id']}  {SEVERITIES.get(r['severity'], r['severity'])}  "
+              f"{ANOMALY_TYPES.get(r['anomaly_type'], (r['anomaly_type'],))[0]:<8}  "
+              f"{status_label(r['effective_status'])}{pending}{who}{reason}  {str(r['detail'])[:60]}")
+    if frame["pending_status"].notna().any():
+        print("* recorded after the current publication was built: shown in the publication after the next run")
+    print(f"{len(frame)} findings")
+    return 0
+
+
+def cmd_review_history(args: argparse.Namespace) -> int:
+    from yaocai.reviews import history
+
+    from yaocai.locking import WarehouseBusy
+
+    try:
+        frame = history(_warehouse(args), args.anomaly_id)
+    except WarehouseBusy as exc:
+        print(f"yaocai review history: {exc}", file=sys.stderr)
+        return 3
+    if frame.empty:
+        print(f"yaocai review history: no decisions recorded for {args.anomaly_id}")
+        return 0
+    def text(value: object) -> str:
+        return value if isinstance(value, str) else ""
+
+    for r in frame.to_dict("records"):
+        gap = r.get("gap_at_review")
+        print(f"#{r['review_no']} {r['reviewed_at']:%Y-%m-%d %H:%M} {r['status']:<9} by {r['reviewed_by']} "
+              f"via {r['source']}{(' ' + text(r.get('source_file'))) if text(r.get('source_file')) else ''}"
+              f"; gap then {'—' if gap is None or gap != gap else f'{gap:.4f}'}, "
+              f"severity then {text(r.get('severity_at_review')) or '—'}"
+              + (f"; reason: {r['reason']}" if text(r.get("reason")) else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yaocai", description="药采 yaocai: procurement and price monitoring pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole pipeline once and publish WAREHOUSE/yaocai.duckdb")
-    run.add_argument("--landing", required=True, type=Path, help="landing directory (one sub-folder per feed)")
+    run.add_argument("--landing", type=Path, help="landing directory (one sub-folder per feed); "
+                     "required unless --source api")
+    run.add_argument("--source", choices=("files", "api", "both"), default="files",
+                     help="files (default): the landing directory; api: the provincial platform's API "
+                          "(YAOCAI_PLATFORM_URL, YAOCAI_PLATFORM_TOKEN); both: files, then the API")
     run.add_argument("--warehouse", required=True, type=Path, help="warehouse directory (lake, runs, publication)")
     run.add_argument("--as-of", required=True, type=_date, help="data through this day (YYYY-MM-DD)")
     run.add_argument("--quiet", action="store_true", help="do not print the summary")
@@ -107,6 +238,33 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="print the summary of the current publication")
     summary.add_argument("--warehouse", required=True, type=Path)
     summary.set_defaults(func=cmd_summary)
+
+    report = sub.add_parser("report", help="(re)make the workbook and HTML report of the current publication")
+    report.add_argument("--warehouse", required=True, type=Path)
+    report.set_defaults(func=cmd_report)
+
+    review = sub.add_parser("review", help="record or list officers' decisions on anomalies")
+    review_sub = review.add_subparsers(dest="review_command", required=True)
+    warehouse_help = "warehouse directory (default $YAOCAI_WAREHOUSE)"
+    review_mark = review_sub.add_parser(
+        "mark", help="record a decision on one anomaly (applied to the publication at the next run)")
+    review_mark.add_argument("anomaly_id")
+    review_mark.add_argument("--status", required=True,
+                             help="confirmed | dismissed (needs --reason) | enquiry (sent for 函询) | open (withdraw)")
+    review_mark.add_argument("--reason", help="why (required for dismissed)")
+    review_mark.add_argument("--by", help="who decided (default $YAOCAI_REVIEWER or the login name)")
+    review_mark.add_argument("--warehouse", type=Path, help=warehouse_help)
+    review_mark.set_defaults(func=cmd_review_mark)
+    review_list = review_sub.add_parser("list", help="findings of the current publication with their review status")
+    review_list.add_argument("--status", help="open | confirmed | dismissed | enquiry | reopened")
+    review_list.add_argument("--type", help="anomaly type, e.g. price_above_listed")
+    review_list.add_argument("--csv", type=Path, help="write them to this CSV file instead")
+    review_list.add_argument("--warehouse", type=Path, help=warehouse_help)
+    review_list.set_defaults(func=cmd_review_list)
+    review_history = review_sub.add_parser("history", help="every decision recorded on one anomaly")
+    review_history.add_argument("anomaly_id")
+    review_history.add_argument("--warehouse", type=Path, help=warehouse_help)
+    review_history.set_defaults(func=cmd_review_history)
     return parser
 
 

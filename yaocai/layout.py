@@ -5,6 +5,10 @@ WAREHOUSE/
   state/lake.duckdb        everything accepted + quarantine + manifest + runs
   state/runs/<run_id>/     one folder per run: build file, dbt target, gate
                            results (JSON + Data Docs), run log
+  reports/<as-of>/         the officers' workbook (.xlsx) and HTML report
+  review_inbox/            workbooks officers return with review decisions
+                           (processed/ once applied, needs_fix/ when a row is bad)
+  docs/                    dbt docs (lineage, column docs) of the publication
   .yaocai.lock             held while a step writes
   .yaocai.run.lock         held by `yaocai run` for the whole run
 """
@@ -54,6 +58,21 @@ class Layout:
 
     def gate_dir(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "gate"
+
+    @property
+    def reports(self) -> Path:
+        return self.warehouse / "reports"
+
+    def report_dir(self, as_of: str) -> Path:
+        return self.reports / as_of
+
+    @property
+    def review_inbox(self) -> Path:
+        return self.warehouse / "review_inbox"
+
+    @property
+    def docs(self) -> Path:
+        return self.warehouse / "docs"
 
     def ensure(self) -> None:
         (self.state / "runs").mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
-"""The nightly pipeline as plain functions: start → ingest → build → gate →
-publish. ``yaocai run`` calls them in sequence; the Airflow DAG calls the
-same functions, one task each (dags/yaocai_nightly.py).
+"""The nightly pipeline as plain functions: start → ingest → reviews → build
+→ gate → publish → reports. ``yaocai run`` calls them in sequence; the
+Airflow DAG calls the same functions, one task each (dags/yaocai_nightly.py).
+Every step returns a dict whose ``line`` is its one-line result.
 
 Every step is safe to repeat: ingest skips files it has seen, build starts
 from an empty build file, the gate only reads, and publish swaps in a
@@ -17,6 +18,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +42,11 @@ class PipelineError(RuntimeError):
     pass
 
 
+class ReportsFailed(PipelineError):
+    """The publication stands, but the workbook/HTML report (or the docs copy)
+    could not be made; recorded in the run's message."""
+
+
 @dataclass
 class RunContext:
     landing: str
@@ -46,6 +54,7 @@ class RunContext:
     as_of: str  # ISO date
     run_id: str
     trigger: str = "cli"
+    source: str = "files"  # files | api | both: where tonight's data come from (SOURCES)
 
     @property
     def layout(self) -> Layout:
@@ -66,13 +75,21 @@ def _lake(layout: Layout, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def start_run(landing: str | Path, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
-              run_id: str | None = None) -> RunContext:
-    landing_path = Path(landing).resolve()
-    if not landing_path.is_dir():
+# Where a run's data come from: landing files, the provincial platform's API
+# (ingest/platform_client.py; YAOCAI_PLATFORM_URL / YAOCAI_PLATFORM_TOKEN or
+# the Airflow connection yaocai_platform), or both.
+SOURCES = ("files", "api", "both")
+
+
+def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
+              run_id: str | None = None, source: str = "files") -> RunContext:
+    if source not in SOURCES:
+        raise PipelineError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    landing_path = Path(landing).resolve() if landing else None
+    if source != "api" and (landing_path is None or not landing_path.is_dir()):
         raise PipelineError(f"landing directory {landing_path} does not exist")
-    ctx = RunContext(str(landing_path), str(Path(warehouse).resolve()), as_of.isoformat(),
-                     run_id or new_run_id(as_of), trigger)
+    ctx = RunContext(str(landing_path) if landing_path else "", str(Path(warehouse).resolve()), as_of.isoformat(),
+                     run_id or new_run_id(as_of), trigger, source)
     layout = ctx.layout
     layout.ensure()
     with warehouse_lock(layout.lock, f"run {ctx.run_id} start", wait_seconds=600):
@@ -105,7 +122,42 @@ def fail_run(ctx: RunContext, message: str) -> None:
         _update_run(ctx.layout, ctx.run_id, status="failed", finished_at=dt.datetime.now(), message=message[:4000])
 
 
+def pull_platform_step(ctx: RunContext, client=None, progress=None) -> dict:
+    """Pull what is new on the provincial platform's API (orders, deliveries,
+    payments, catalogue) into the lake (ingest/platform_loader.py). Each page
+    commits with its watermark, so a failure keeps what was committed and the
+    next pull resumes there. Does nothing when the run's source is files."""
+    if ctx.source not in ("api", "both"):
+        return {"skipped": True, "line": f"skipped (source={ctx.source})"}
+    from ingest.platform_client import PlatformClient
+    from ingest.platform_loader import pull_platform
+
+    layout = ctx.layout
+    client = client or PlatformClient.from_environment()
+    report = None
+    with warehouse_lock(layout.lock, f"run {ctx.run_id} platform pull", wait_seconds=600):
+        con = _lake(layout)
+        try:
+            report = pull_platform(con, client, ctx.run_id, progress=progress)
+            con.execute("checkpoint")
+        except Exception as exc:
+            report = getattr(exc, "report", report)  # the pages committed before the failure
+            raise
+        finally:
+            con.close()
+            if report is not None:
+                (layout.run_dir(ctx.run_id) / "platform_pull.json").write_text(
+                    json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+    line = report.line()
+    log.info("platform pull: %s", line)
+    return {"records_in": report.records_in, "quarantined": report.quarantined, "totals": report.totals(),
+            "line": line}
+
+
 def ingest_step(ctx: RunContext, progress=None) -> dict:
+    if ctx.source == "api":
+        return {"summary": "landing files not read (source=api)", "rows_in": 0, "rows_loaded": 0,
+                "rows_quarantined": 0, "line": "skipped (source=api)"}
     layout = ctx.layout
     with warehouse_lock(layout.lock, f"run {ctx.run_id} ingest", wait_seconds=600):
         con = _lake(layout)
@@ -123,7 +175,42 @@ def ingest_step(ctx: RunContext, progress=None) -> dict:
     (layout.run_dir(ctx.run_id) / "ingest.json").write_text(json.dumps(files, ensure_ascii=False, indent=2))
     log.info("ingest: %s", report.summary())
     return {"summary": report.summary(), "rows_in": report.rows_in, "rows_loaded": report.rows_loaded,
-            "rows_quarantined": report.rows_quarantined}
+            "rows_quarantined": report.rows_quarantined, "line": _ingest_line(report)}
+
+
+def _ingest_line(report) -> str:
+    by_status: dict[str, int] = {}
+    for f in report.files:
+        by_status[f.status] = by_status.get(f.status, 0) + 1
+    loaded = by_status.pop("loaded", 0)
+    files = f"{loaded} new file{'s' if loaded != 1 else ''}"
+    others = {"duplicate_delivery": "already loaded", "rejected": "rejected", "skipped_incomplete": "still being written"}
+    extra = ", ".join(f"{n} {others.get(status, status)}" for status, n in sorted(by_status.items()))
+    return (f"{files}{f' ({extra})' if extra else ''}, {report.rows_in:,} rows → {report.rows_loaded:,} loaded, "
+            f"{report.rows_quarantined:,} quarantined")
+
+
+def reviews_step(ctx: RunContext) -> dict:
+    """Apply the review workbooks officers dropped into WAREHOUSE/review_inbox/
+    (yaocai/reviews.py), before the build so tonight's publication shows them.
+    A workbook with a bad row is not applied and is kept in
+    review_inbox/needs_fix/ with its errors listed; the run goes on and its
+    message says so."""
+    from yaocai.reviews import outcome_json, process_inbox
+
+    layout = ctx.layout
+    outcome = process_inbox(layout.warehouse, run_id=ctx.run_id, wait_seconds=600)
+    if outcome.workbooks:
+        (layout.run_dir(ctx.run_id) / "reviews.json").write_text(outcome_json(outcome))
+    if outcome.needs_fix:
+        note = "; ".join(f"review workbook {w.file} NOT applied ({len(w.problems)} row(s) to fix: "
+                         f"{w.problems[0]}; see {w.moved_to}.errors.txt)" for w in outcome.needs_fix)
+        with warehouse_lock(layout.lock, f"run {ctx.run_id} reviews", wait_seconds=600):
+            _update_run(layout, ctx.run_id, message=note[:4000])
+    line = outcome.line()
+    (log.warning if outcome.needs_fix else log.info)("reviews: %s", line)
+    return {"workbooks": len(outcome.workbooks), "decisions": outcome.decisions,
+            "needs_fix": [w.moved_to for w in outcome.needs_fix], "line": line}
 
 
 def dbt_env(ctx: RunContext) -> dict[str, str]:
@@ -151,14 +238,17 @@ def build_step(ctx: RunContext) -> dict:
     with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
         for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
             leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
-        command = [str(Path(sys.executable).with_name("dbt")), "build", "--project-dir", str(DBT_PROJECT_DIR),
+        # dbt build, then dbt docs generate (lineage and column docs for
+        # analysts, copied to WAREHOUSE/docs/ by the reports step), in one
+        # subprocess: yaocai/dbt_runner.py.
+        command = [sys.executable, "-m", "yaocai.dbt_runner", "--project-dir", str(DBT_PROJECT_DIR),
                    "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"as_of": ctx.as_of}), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
         with (run_dir / "dbt_build.log").open("w") as log_file:
             completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx)}, stdout=log_file,
                                        stderr=subprocess.STDOUT, cwd=run_dir, check=False)
         if completed.returncode != 0:
-            failures = _dbt_failures(run_dir / "dbt_target" / "run_results.json")
+            failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")
             raise PipelineError(f"dbt build failed (exit {completed.returncode}; log {run_dir / 'dbt_build.log'}): "
                                 + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
         failpoint("build.after_dbt")
@@ -172,8 +262,26 @@ def build_step(ctx: RunContext) -> dict:
             con.execute("checkpoint")
         finally:
             con.close()
-    log.info("dbt build: ok (%s)", build_db)
-    return {"build_db": str(build_db)}
+    line = _build_line(run_dir / "dbt_target")
+    log.info("dbt build: %s (%s)", line, build_db)
+    return {"build_db": str(build_db), "line": line}
+
+
+def _build_line(target: Path) -> str:
+    results_file = target / "build_results.json"
+    results = json.loads(results_file.read_text()).get("results", []) if results_file.exists() else []
+    ok = sum(1 for r in results if r.get("status") in ("success", "pass"))
+    tests = sum(1 for r in results if r["unique_id"].split(".")[0] in ("test", "unit_test"))
+    warned = sum(1 for r in results if r.get("status") == "warn")
+    skipped = sum(1 for r in results if r.get("status") == "skipped")
+    line = f"{ok} nodes ok ({len(results) - tests} models/seeds, {tests} tests)"
+    if warned:
+        line += f", {warned} warning{'s' if warned != 1 else ''}"
+    if skipped:
+        line += f", {skipped} skipped"
+    docs_file = target / "docs_result.json"
+    docs = json.loads(docs_file.read_text()) if docs_file.exists() else {"ok": False, "error": "not generated"}
+    return line + ("; docs generated" if docs["ok"] else f"; docs NOT generated ({str(docs.get('error'))[:200]})")
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -205,7 +313,9 @@ def gate_step(ctx: RunContext) -> dict:
         _update_run(layout, ctx.run_id, gate_passed=outcome.passed)
     if not outcome.passed:
         raise PipelineError("quality gate failed: " + "; ".join(outcome.failures[:10]))
-    return {"passed": True, "warnings": outcome.warnings}
+    n = len(outcome.warnings)
+    line = f"passed, {n} warning{'s' if n != 1 else ''}" + (f" ({'; '.join(outcome.warnings[:3])[:300]})" if n else "")
+    return {"passed": True, "warnings": outcome.warnings, "line": line}
 
 
 def publish_step(ctx: RunContext) -> dict:
@@ -254,7 +364,50 @@ def publish_step(ctx: RunContext) -> dict:
         _update_run(layout, ctx.run_id, status="published", published_at=published_at, finished_at=published_at)
     _clean_old_builds(layout, keep=ctx.run_id)
     log.info("published %s", layout.published)
-    return {"published": str(layout.published), "published_at": published_at.isoformat()}
+    line = f"{layout.published} ({layout.published.stat().st_size / 1e6:,.1f} MB), as of {ctx.as_of}"
+    return {"published": str(layout.published), "published_at": published_at.isoformat(), "line": line}
+
+
+def reports_step(ctx: RunContext) -> dict:
+    """After publishing: the officers' workbook and HTML report in
+    WAREHOUSE/reports/<as-of>/ (reports/), and the dbt docs of this build in
+    WAREHOUSE/docs/. A failure here does not undo the publication: it is
+    recorded in the run's message and raised as ReportsFailed."""
+    layout = ctx.layout
+    try:
+        from reports.build import generate_reports
+
+        files = generate_reports(layout.warehouse)
+        docs = publish_docs(layout.run_dir(ctx.run_id) / "dbt_target", layout.docs)
+    except Exception as exc:
+        message = f"published, but the reports failed: {type(exc).__name__}: {exc}"
+        log.error("reports: %s", message)
+        with warehouse_lock(layout.lock, f"run {ctx.run_id} reports", wait_seconds=600):
+            _update_run(layout, ctx.run_id, message=message[:4000])
+        raise ReportsFailed(f"{message} (regenerate with: yaocai report --warehouse {layout.warehouse})") from exc
+    line = files.line(layout.warehouse) + (f"; dbt docs in {docs.relative_to(layout.warehouse)}/" if docs else
+                                           "; dbt docs not available for this build")
+    log.info("reports: %s", line)
+    return {"workbook": str(files.workbook), "html": str(files.html), "docs": str(docs) if docs else None,
+            "line": line}
+
+
+DOCS_FILES = ("index.html", "static_index.html", "manifest.json", "catalog.json")
+
+
+def publish_docs(target: Path, docs_dir: Path) -> Path | None:
+    """Copy the build's dbt docs (index.html + manifest.json + catalog.json,
+    and static_index.html which opens from disk without a web server) to
+    WAREHOUSE/docs/, each file through a temporary name."""
+    if not all((target / name).exists() for name in ("index.html", "manifest.json", "catalog.json")):
+        return None
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for name in DOCS_FILES:
+        if (target / name).exists():
+            tmp = docs_dir / f".{name}.tmp"
+            shutil.copyfile(target / name, tmp)
+            os.replace(tmp, docs_dir / name)
+    return docs_dir
 
 
 def _fsync(path: Path) -> None:
@@ -277,9 +430,12 @@ def _clean_old_builds(layout: Layout, keep: str) -> None:
         shutil.rmtree(run_dir / "duckdb_tmp", ignore_errors=True)
 
 
-def run_pipeline(landing: str | Path, warehouse: str | Path, as_of: dt.date, progress=None) -> RunContext:
+def run_pipeline(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
+                 on_step: Callable[[str], None] | None = None, source: str = "files") -> RunContext:
     """The whole pipeline in one process (``yaocai run``). Raises on failure
-    after recording it; the previous publication is then untouched."""
+    after recording it; the previous publication is then untouched. After
+    publishing, a reports failure raises ReportsFailed (the publication
+    stands). ``on_step`` gets each step's one-line result."""
     layout = Layout(Path(warehouse).resolve())
     layout.ensure()
     # A second ``yaocai run`` on the same warehouse refuses at once with a
@@ -287,7 +443,7 @@ def run_pipeline(landing: str | Path, warehouse: str | Path, as_of: dt.date, pro
     # orders it against Airflow tasks writing the same warehouse.
     with warehouse_lock(layout.run_lock, "yaocai run"):
         _close_abandoned_runs(layout)
-        return _run_steps(landing, warehouse, as_of, progress)
+        return _run_steps(landing, warehouse, as_of, progress, on_step, source)
 
 
 def _close_abandoned_runs(layout: Layout) -> None:
@@ -322,14 +478,27 @@ def _close_abandoned_runs(layout: Layout) -> None:
             con.close()
 
 
-def _run_steps(landing: str | Path, warehouse: str | Path, as_of: dt.date, progress=None) -> RunContext:
-    ctx = start_run(landing, warehouse, as_of)
+def _timed(name: str, step: Callable[[], dict], on_step: Callable[[str], None] | None) -> dict:
+    started = time.monotonic()
+    result = step()
+    if on_step is not None:
+        on_step(f"{name}: {result.get('line', 'done')} ({time.monotonic() - started:.1f}s)")
+    return result
+
+
+def _run_steps(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
+               on_step: Callable[[str], None] | None = None, source: str = "files") -> RunContext:
+    ctx = start_run(landing, warehouse, as_of, source=source)
     try:
-        ingest_step(ctx, progress=progress)
-        build_step(ctx)
-        gate_step(ctx)
-        publish_step(ctx)
+        if source in ("api", "both"):
+            _timed("platform pull", lambda: pull_platform_step(ctx), on_step)
+        _timed("ingest", lambda: ingest_step(ctx, progress=progress), on_step)
+        _timed("reviews", lambda: reviews_step(ctx), on_step)
+        _timed("dbt build", lambda: build_step(ctx), on_step)
+        _timed("gate", lambda: gate_step(ctx), on_step)
+        _timed("publish", lambda: publish_step(ctx), on_step)
     except BaseException as exc:
         fail_run(ctx, f"{type(exc).__name__}: {exc}")
         raise
+    _timed("reports", lambda: reports_step(ctx), on_step)  # raises ReportsFailed; the publication stands
     return ctx

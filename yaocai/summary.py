@@ -46,12 +46,20 @@ def summarise(published: Path) -> str:
                order by expected_progress - completion_rate desc, fixmedins_code limit 5""").fetchall():
             lines.append(f"  {row[0]} {row[1]}  {row[2]}/{row[3]}: completion {_pct(row[4])} vs expected {_pct(row[5])}")
 
-        counts = con.execute("select anomaly_type, count(*) from anomalies group by 1 order by 1").fetchall()
+        # Findings an officer dismissed (and that did not get worse since) are not listed.
+        reviewed = "is_suppressed" in {r[0] for r in con.execute(
+            "select column_name from duckdb_columns() where table_name = 'anomalies'").fetchall()}
+        listed = "not is_suppressed" if reviewed else "true"
+        counts = con.execute(f"select anomaly_type, count(*) from anomalies where {listed} group by 1 order by 1").fetchall()
         lines += ["", "异常 Anomalies: " + (", ".join(f"{t} {n}" for t, n in counts) or "none")]
+        if reviewed:
+            suppressed = con.execute("select count(*) from anomalies where is_suppressed").fetchone()[0]
+            if suppressed:
+                lines.append(f"  ({suppressed} dismissed by officers and not worse since: not listed)")
         lines.append("  top price anomalies:")
         for row in con.execute(
-            """select anomaly_id, severity, detail from anomalies
-               where anomaly_type in ('price_above_listed', 'price_peer_outlier')
+            f"""select anomaly_id, severity, detail from anomalies
+               where anomaly_type in ('price_above_listed', 'price_peer_outlier') and {listed}
                order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, gap desc, anomaly_id limit 5""").fetchall():
             lines.append(f"  [{row[1]}] {row[0]} {row[2]}")
         quarantined = con.execute("select count(*) from quarantine").fetchone()[0]

@@ -14,3 +14,8 @@
 {% macro anomaly_id(parts) -%}
     'AN-' || upper(left(md5(concat_ws('|', {{ parts | join(', ') }})), 16))
 {%- endmacro %}
+
+{# Severity as a number for comparisons (high 3, medium 2, low 1); NULL when unknown. #}
+{% macro severity_rank(column) -%}
+    case {{ column }} when 'high' then 3 when 'medium' then 2 when 'low' then 1 end
+{%- endmacro %}

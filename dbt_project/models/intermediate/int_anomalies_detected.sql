@@ -3,13 +3,21 @@
 -- columns it has (anomaly_type, fixmedins_code, med_list_codg, month,
 -- batch_code, group_code, period_start, category_group, metric_value,
 -- reference_value, reference_type, gap, excess_amount, detail; optionally
--- severity); `union all by name` fills the rest with NULL.
+-- severity, and the evidence columns benchmark_level, benchmark_institutions,
+-- threshold_name, threshold_value; supplier_name, invoice_no for payment
+-- findings); `union all by name` fills the rest with NULL.
 -- To add a detector: add its model and one line here.
 {% set detectors = [
     'int_anomalies__price_above_listed',
     'int_anomalies__price_peer_outlier',
+    'int_anomalies__price_rise_institution',
+    'int_anomalies__price_rise_product',
+    'int_anomalies__listed_price_rise',
     'int_anomalies__vbp_lagging',
     'int_anomalies__platform_ratio_below_target',
+    'int_anomalies__offplatform_listed',
+    'int_anomalies__vbp_nonwinning_substitution',
+    'int_anomalies__payment_overdue',
 ] %}
 
 with skeleton as (
@@ -19,7 +27,10 @@ with skeleton as (
         null::date as month, null::varchar as batch_code, null::varchar as group_code, null::date as period_start,
         null::varchar as category_group, null::double as metric_value, null::double as reference_value,
         null::varchar as reference_type, null::double as gap, null::decimal(18, 4) as excess_amount,
-        null::varchar as severity, null::varchar as detail
+        null::varchar as severity, null::varchar as detail,
+        null::varchar as benchmark_level, null::integer as benchmark_institutions,
+        null::varchar as threshold_name, null::double as threshold_value,
+        null::varchar as supplier_name, null::varchar as invoice_no
     where false
 )
 

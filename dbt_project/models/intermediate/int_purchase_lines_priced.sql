@@ -34,7 +34,9 @@ with_listed as (
     left join listed
         on listed.med_list_codg = lines.med_list_codg
         and listed.valid_from <= lines.receipt_date
-        and (listed.valid_to is null or lines.receipt_date < listed.valid_to)
+        -- written without OR so DuckDB hash-joins on the code (an OR in a
+        -- join condition makes it a nested loop: lines × listed prices)
+        and lines.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
 ),
 
 -- A product may win in several batches; on a day covered by more than one
@@ -61,6 +63,7 @@ final as (
         l.med_list_codg,
         p.category,
         p.category_group,
+        p.platform_listed,
         p.generic_name,
         p.dosage_form,
         p.convrat,

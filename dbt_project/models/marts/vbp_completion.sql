@@ -28,6 +28,19 @@ institutions as (
     select * from {{ ref('stg_lake__institutions') }}
 ),
 
+-- Months of the period (through the as-of month) in which the institution
+-- uploaded nothing at all: its completion there is unknown, not zero.
+missing_months as (
+    select a.batch_code, a.group_code, a.fixmedins_code, a.period_start,
+           count(*) filter (where not m.has_uploads) as months_without_uploads
+    from agreements as a
+    inner join {{ ref('int_institution_months') }} as m
+        on m.fixmedins_code = a.fixmedins_code
+        and m.month between cast(date_trunc('month', a.period_start) as date)
+                        and least(a.period_end, {{ as_of_date() }})
+    group by all
+),
+
 quantities as (
     select
         a.batch_code,
@@ -66,13 +79,23 @@ final as (
         greatest(0, date_diff('day', a.period_start, least({{ as_of_date() }}, a.period_end)) + 1)
             / (date_diff('day', a.period_start, a.period_end) + 1) as expected_progress,
         q.nonwinning_qty,
-        {{ ratio('q.nonwinning_qty', 'q.nonwinning_qty + q.purchased_qty') }} as nonwinning_share
+        {{ ratio('q.nonwinning_qty', 'q.nonwinning_qty + q.purchased_qty') }} as nonwinning_share,
+        -- Shanghai rule (domain-notes §3): non-winning volume must not
+        -- exceed winning volume.
+        q.nonwinning_qty > q.purchased_qty as is_nonwinning_over_winning,
+        coalesce(mm.months_without_uploads, 0) as months_without_uploads
     from agreements as a
     inner join quantities as q using (batch_code, group_code, fixmedins_code, period_start)
     left join institutions as i on i.fixmedins_code = a.fixmedins_code
+    left join missing_months as mm using (batch_code, group_code, fixmedins_code, period_start)
 )
 
 select
     *,
-    completion_rate < expected_progress - {{ var('vbp_lagging_gap') }} as is_lagging
+    completion_rate < expected_progress - {{ var('vbp_lagging_gap') }} as is_lagging,
+    case
+        when {{ as_of_date() }} < period_start then 'not_started'
+        when months_without_uploads > 0 then 'incomplete_uploads'
+        else 'complete'
+    end as data_status
 from final

@@ -1,7 +1,9 @@
 -- Findings: paid more per minimum unit than the listed price valid that day
 -- (超挂网价), per institution × product × month over price-eligible lines.
 -- Amounts are exact (listed price × packs), so excess_amount is what was
--- paid above the listed price. Threshold: anomaly_above_listed_min_excess.
+-- paid above the listed price. Threshold: anomaly_above_listed_min_excess
+-- (seeds/monitoring_thresholds.csv). No minimum volume: buying above the
+-- listed price is against the listing rules (挂网规则) at any amount.
 with lines as (
     select * from {{ ref('purchase_lines') }}
     where is_price_eligible and listed_price is not null
@@ -21,7 +23,7 @@ above_listed as (
         cast(sum(listed_price * purc_retn_cnt) as double) / cast(sum(qty_min_units) as double) as listed_unit_price
     from lines
     group by fixmedins_code, med_list_codg, month
-    having sum(amount) > sum(listed_price * purc_retn_cnt) * (1 + {{ var('anomaly_above_listed_min_excess') }})
+    having sum(amount) > sum(listed_price * purc_retn_cnt) * (1 + {{ threshold('anomaly_above_listed_min_excess') }})
 )
 
 select
@@ -34,6 +36,9 @@ select
     'listed_price' as reference_type,
     paid_unit_price / listed_unit_price - 1 as gap,
     paid_amount - listed_amount as excess_amount,
+    'product' as benchmark_level,
+    'anomaly_above_listed_min_excess' as threshold_name,
+    {{ threshold('anomaly_above_listed_min_excess') }} as threshold_value,
     format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，高于同期挂网价{:.4f}元/{}，高出{:.1f}%，超挂网价金额{:.2f}元。请说明采购价格高于挂网价的原因。',
         fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
         paid_unit_price, min_unit, listed_unit_price, min_unit,

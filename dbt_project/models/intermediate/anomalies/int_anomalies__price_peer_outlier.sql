@@ -1,12 +1,40 @@
 -- Findings: paid at least anomaly_peer_outlier_ratio × the peer median unit
 -- price (median over ≥ peer_min_institutions public institutions, same
--- product and month), per institution × product × month.
+-- product and month: the contract's peer median), per institution ×
+-- product × month with at least price_anomaly_min_amount yuan.
+-- Listed-price changes within the month: an institution that bought before
+-- a mid-month price cut paid the old listed price, not an outlier. So when
+-- the product has listed prices, the institution's paid-to-listed ratio
+-- (Σ paid ÷ Σ listed price × packs) must also be at least the same
+-- multiple of the public peers' median ratio. Thresholds:
+-- seeds/monitoring_thresholds.csv.
 with lines as (
     select * from {{ ref('purchase_lines') }}
     where is_price_eligible and peer_median_unit_price is not null
 ),
 
-outliers as (
+institution_ratios as (
+    -- paid ÷ listed per institution, product and month (lines with a listed price)
+    select
+        fixmedins_code,
+        med_list_codg,
+        month,
+        any_value(ownership) as ownership,
+        cast(sum(amount) as double) / cast(sum(listed_price * purc_retn_cnt) as double) as paid_to_listed
+    from lines
+    where listed_price is not null and listed_price > 0
+    group by fixmedins_code, med_list_codg, month
+),
+
+peer_ratios as (
+    select med_list_codg, month, median(paid_to_listed) as peer_median_paid_to_listed
+    from institution_ratios
+    where ownership = 'public'
+    group by med_list_codg, month
+    having count(*) >= {{ var('peer_min_institutions') }}
+),
+
+per_institution as (
     select
         fixmedins_code,
         med_list_codg,
@@ -14,14 +42,24 @@ outliers as (
         any_value(fixmedins_name) as fixmedins_name,
         any_value(generic_name) as generic_name,
         coalesce(any_value(min_unit), '单位') as min_unit,
+        sum(amount) as paid_amount,
         cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
         any_value(peer_median_unit_price) as peer_median_unit_price,
         any_value(peer_institutions) as peer_institutions,
         sum(amount) - cast(sum(peer_median_unit_price * qty_min_units) as decimal(18, 4)) as excess_amount
     from lines
     group by fixmedins_code, med_list_codg, month
-    having cast(sum(amount) as double) / cast(sum(qty_min_units) as double)
-        >= {{ var('anomaly_peer_outlier_ratio') }} * any_value(peer_median_unit_price)
+),
+
+outliers as (
+    select p.*, r.paid_to_listed, pr.peer_median_paid_to_listed
+    from per_institution as p
+    left join institution_ratios as r using (fixmedins_code, med_list_codg, month)
+    left join peer_ratios as pr using (med_list_codg, month)
+    where p.paid_unit_price >= {{ threshold('anomaly_peer_outlier_ratio') }} * p.peer_median_unit_price
+        and p.paid_amount >= {{ threshold('price_anomaly_min_amount') }}
+        and (r.paid_to_listed is null or pr.peer_median_paid_to_listed is null
+             or r.paid_to_listed >= {{ threshold('anomaly_peer_outlier_ratio') }} * pr.peer_median_paid_to_listed)
 )
 
 select
@@ -34,8 +72,17 @@ select
     'peer_median' as reference_type,
     paid_unit_price / peer_median_unit_price - 1 as gap,
     excess_amount,
-    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，为同月{}家公立机构采购价中位数{:.4f}元/{}的{:.2f}倍。请说明价格明显高于同级同类机构的原因。',
+    'product' as benchmark_level,
+    peer_institutions as benchmark_institutions,
+    'anomaly_peer_outlier_ratio' as threshold_name,
+    {{ threshold('anomaly_peer_outlier_ratio') }} as threshold_value,
+    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，为同月{}家公立机构采购价中位数{:.4f}元/{}的{:.2f}倍{}，按中位价计多支付{:.2f}元。请说明价格明显高于同级同类机构的原因。',
         fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
         paid_unit_price, min_unit, peer_institutions, peer_median_unit_price, min_unit,
-        paid_unit_price / peer_median_unit_price) as detail
+        paid_unit_price / peer_median_unit_price,
+        case when paid_to_listed is not null and peer_median_paid_to_listed is not null
+             then format('（按挂网价计，本机构支付挂网价的{:.1f}%，同类机构中位数为{:.1f}%）',
+                         100 * paid_to_listed, 100 * peer_median_paid_to_listed)
+             else '' end,
+        excess_amount) as detail
 from outliers

@@ -1,0 +1,56 @@
+-- One row per institution × month from the first month with data to the
+-- as-of month, saying whether the institution uploaded any purchase line
+-- that month. Zero is not missing (conventions: OpenPrescribing): an
+-- institution with no upload in a month is a completeness problem, never a
+-- 0 % or 100 % ratio. Institutions count from the first month they ever
+-- uploaded, so a hospital that joined later is not "missing" before.
+with lines as (
+    select fixmedins_code, month
+    from {{ ref('purchase_lines') }}
+    where not is_after_as_of
+),
+
+bounds as (
+    select min(month) as first_month, cast(date_trunc('month', {{ as_of_date() }}) as date) as last_month
+    from lines
+),
+
+months as (
+    select cast(unnest(generate_series(first_month, last_month, interval 1 month)) as date) as month
+    from bounds
+),
+
+first_upload as (
+    select fixmedins_code, min(month) as first_month
+    from lines
+    group by fixmedins_code
+),
+
+uploads as (
+    select fixmedins_code, month, count(*) as line_count
+    from lines
+    group by fixmedins_code, month
+),
+
+institutions as (
+    select * from {{ ref('stg_lake__institutions') }}
+),
+
+final as (
+    select
+        i.fixmedins_code,
+        m.month,
+        i.fixmedins_name,
+        i.ownership,
+        i.hosp_lv,
+        i.admdvs,
+        i.city_admdvs,
+        coalesce(u.line_count, 0) as line_count,
+        u.line_count is not null as has_uploads
+    from institutions as i
+    inner join first_upload as f on f.fixmedins_code = i.fixmedins_code
+    inner join months as m on m.month >= f.first_month
+    left join uploads as u on u.fixmedins_code = i.fixmedins_code and u.month = m.month
+)
+
+select * from final

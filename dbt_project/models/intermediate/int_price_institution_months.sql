@@ -1,0 +1,61 @@
+-- One row per institution × product × month over the price-eligible lines
+-- of price_deviation_index (3503, no gift, price delivered, by the as-of
+-- date; category group set, so no 中药饮片): the same lines and the same
+-- minimum-unit quantities as the index, summed once for benchmarks,
+-- savings, the price index and the price-change detectors.
+-- unit_price = Σ amount ÷ Σ qty (the institution's quantity-weighted mean
+-- upp, as for the contract's peer median); for products normalised to
+-- their group's representative spec (price_spec_normalisation),
+-- equivalent_qty = qty × unit_price_ratio and normalised_unit_price =
+-- amount ÷ equivalent_qty.
+with lines as (
+    select * from {{ ref('purchase_lines') }}
+    where is_price_eligible and category_group is not null
+),
+
+specs as (
+    select med_list_codg, generic_group, unit_price_ratio
+    from {{ ref('price_spec_normalisation') }}
+    where generic_group is not null
+),
+
+summed as (
+    select
+        fixmedins_code,
+        med_list_codg,
+        month,
+        any_value(fixmedins_name) as fixmedins_name,
+        any_value(ownership) as ownership,
+        any_value(admdvs) as admdvs,
+        any_value(city_admdvs) as city_admdvs,
+        any_value(category_group) as category_group,
+        any_value(generic_name) as generic_name,
+        any_value(min_unit) as min_unit,
+        sum(qty_min_units) as qty,
+        sum(amount) as amount,
+        sum(purc_retn_cnt) as packs,
+        -- lines with a listed price that day: paid vs listed, and 超挂网价
+        sum(amount) filter (where listed_price is not null) as listed_paid_amount,
+        sum(cast(listed_price * purc_retn_cnt as decimal(18, 4))) as listed_amount,
+        sum(qty_min_units) filter (where listed_price is not null) as listed_qty,
+        sum(cast(greatest(0, finl_trns_pric - listed_price) * purc_retn_cnt as decimal(18, 4))) as above_listed_amount,
+        sum(amount) filter (where reference_amount is not null) as actual_amount,
+        sum(reference_amount) as reference_amount,
+        count(*) as line_count
+    from lines
+    group by fixmedins_code, med_list_codg, month
+),
+
+final as (
+    select
+        s.*,
+        cast(s.amount as double) / cast(s.qty as double) as unit_price,
+        specs.generic_group,
+        specs.unit_price_ratio,
+        cast(s.qty as double) * specs.unit_price_ratio as equivalent_qty,
+        cast(s.amount as double) / (cast(s.qty as double) * specs.unit_price_ratio) as normalised_unit_price
+    from summed as s
+    left join specs using (med_list_codg)
+)
+
+select * from final

@@ -1,0 +1,34 @@
+-- One row per product × month: the price deviation index of the product
+-- across public institutions (region roll-ups cover public institutions
+-- only, data-contract.md §2), with the formula and the lines of
+-- price_deviation_index (price-eligible 3503 lines; reference r = winning,
+-- else listed, else peer median, per minimum unit):
+--   pdi = Σ upp × qty ÷ Σ r × qty over lines with a reference; 1.00 = paid
+--         the references, higher = paid more;
+--   coverage = the share of the eligible amount that had a reference.
+with lines as (
+    select * from {{ ref('purchase_lines') }}
+    where is_price_eligible and category_group is not null and ownership = 'public'
+),
+
+final as (
+    select
+        med_list_codg,
+        month,
+        any_value(category_group) as category_group,
+        any_value(generic_name) as generic_name,
+        any_value(min_unit) as min_unit,
+        sum(amount) filter (where reference_amount is not null) as actual_amount,
+        sum(reference_amount) as reference_amount,
+        {{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(reference_amount)') }} as pdi,
+        coalesce({{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(amount)') }},
+                 case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
+        sum(amount) as eligible_amount,
+        sum(qty_min_units) as qty_min_units,
+        count(distinct fixmedins_code) as institution_count,
+        count(*) as line_count
+    from lines
+    group by med_list_codg, month
+)
+
+select * from final

@@ -1,0 +1,20 @@
+-- One row per platform order line (ordorderdetailid), as last pulled from the
+-- provincial platform's API (ingest/platform_loader.py). Quantities in packs,
+-- price per pack (purprice); delivered_qty is the supplier's feedback
+-- (quantityfeedback, domain-notes.md §6). Empty when no API pull happened.
+select
+    order_detail_id,
+    order_no,
+    fixmedins_code,
+    fixmedins_name,
+    supplier_name,
+    med_list_codg,
+    product_name,
+    order_qty,
+    order_price,
+    delivered_qty,
+    order_time,
+    order_status,
+    updated_at,
+    _source_file as source_file
+from {{ source('lake', 'platform_orders') }}

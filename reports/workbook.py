@@ -1,0 +1,481 @@
+"""The officers' Excel workbook: WAREHOUSE/reports/<as-of>/yaocai-<as-of>.xlsx.
+
+Sheets: 概览 (indicators against targets per city), one sheet per anomaly
+type (the findings not suppressed by a dismissal, with the review columns
+状态 / 说明 / 处理人 to fill in), 已排除 (suppressed findings, to undo a
+dismissal), 集采进度 and 网采率 by institution, and 使用说明 (run, legend,
+how to return the workbook).
+
+Every data sheet: header in row 1, frozen, auto-filter, number formats
+(percent and yuan with 2 decimals, unit prices with 4), fitted column
+widths, and every text cell through :func:`reports.safe.neutralise`.
+
+Review round trip: an officer edits 状态/说明/处理人 and drops the file into
+WAREHOUSE/review_inbox/; :func:`read_review_rows` reads it back
+(yaocai/reviews.py applies it). The hidden columns 原状态/原说明 hold what
+was printed, so only rows the officer changed count as decisions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from reports.data import ReportData
+from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
+                            anomaly_title, city_name, status_label)
+from reports.safe import neutralise, unneutralise
+
+# Review columns (the issue's names; the reader finds them by header text).
+ID_HEADER = "异常编号"
+STATUS_HEADER = "状态"
+REASON_HEADER = "说明"
+BY_HEADER = "处理人"
+ORIG_STATUS_HEADER = "原状态"
+ORIG_REASON_HEADER = "原说明"
+
+FORMATS = {
+    "pct": "0.00%",
+    "yuan": "#,##0.00",
+    "unit_price": "#,##0.0000",
+    "qty": "#,##0",
+    "int": "0",
+    "index": "0.000",
+    "date": "yyyy-mm-dd",
+    "month": "yyyy-mm",
+    "datetime": "yyyy-mm-dd hh:mm",
+}
+HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
+EDIT_FILL = PatternFill("solid", fgColor="FFF2CC")  # the cells officers fill in
+HEADER_FONT = Font(bold=True, color="FFFFFF")
+BAD_FONT = Font(color="C00000", bold=True)
+MAX_WIDTH = 60
+WRAP_WIDTH = 70  # the evidence sentence: wide, wrapped
+
+
+@dataclass
+class Col:
+    header: str
+    value: Callable[[dict], object] | str  # row key or function of the row
+    fmt: str | None = None                 # key of FORMATS
+    wrap: bool = False
+    editable: bool = False
+    hidden: bool = False
+    min_width: int = 0                     # room to type in (review columns)
+
+    def get(self, row: dict) -> object:
+        return row.get(self.value) if isinstance(self.value, str) else self.value(row)
+
+
+def _clean(value: object) -> object:
+    """Cell value: NaN/NaT → empty, pandas timestamps → datetime, text neutralised."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        value = value.replace(tzinfo=None)
+    return neutralise(value)
+
+
+def _display_width(value: object, fmt: str | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, (dt.datetime, dt.date)):
+        return 16 if fmt == "datetime" else 10
+    if isinstance(value, bool):
+        return 2
+    if isinstance(value, (int, float)):
+        if fmt == "pct":
+            return len(f"{value * 100:,.2f}%")
+        if fmt in ("yuan", "qty"):
+            return len(f"{value:,.2f}")
+        if fmt == "unit_price":
+            return len(f"{value:,.4f}")
+        return len(f"{value:,.3f}")
+    # East Asian wide characters take two columns
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in str(value))
+
+
+def write_table(ws, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False) -> None:
+    """Header in row 1, data below; frozen header, auto-filter, formats, widths."""
+    widths = [_display_width(c.header, None) + 2 for c in cols]  # + filter button
+    ws.append([neutralise(c.header) for c in cols])
+    for cell in ws[1]:
+        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
+        cell.alignment = Alignment(vertical="center", wrap_text=False)
+    for row in rows:
+        values = [_clean(c.get(row)) for c in cols]
+        ws.append(values)
+        for k, (c, v) in enumerate(zip(cols, values)):
+            widths[k] = max(widths[k], _display_width(v, c.fmt))
+    n = len(rows)
+    for k, c in enumerate(cols, start=1):
+        letter = get_column_letter(k)
+        dim = ws.column_dimensions[letter]
+        fitted = max(widths[k - 1], c.min_width, 16 if c.fmt == "datetime" else 0)
+        dim.width = min(WRAP_WIDTH if c.wrap else MAX_WIDTH, fitted + 2)
+        if c.hidden:
+            dim.hidden = True
+        if n and (c.fmt or c.wrap or c.editable):
+            for (cell,) in ws.iter_rows(min_row=2, max_row=n + 1, min_col=k, max_col=k):
+                if c.fmt:
+                    cell.number_format = FORMATS[c.fmt]
+                if c.wrap:
+                    cell.alignment = Alignment(wrap_text=True, vertical="top")
+                if c.editable:
+                    cell.fill = EDIT_FILL
+    ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(n, 1) + 1}"
+    if status_validation:
+        k = [c.header for c in cols].index(STATUS_HEADER) + 1
+        letter = get_column_letter(k)
+        choices = ",".join(STATUS_LABELS[s] for s in DECISIONS)
+        dv = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=False,
+                            promptTitle="状态", prompt="待处理 / 已确认 / 已排除（须填写说明）/ 已函询")
+        dv.add(f"{letter}2:{letter}{max(n, 1) + 1}")
+        ws.add_data_validation(dv)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    return frame.to_dict("records") if frame is not None and not frame.empty else []
+
+
+# --- anomaly sheets -----------------------------------------------------
+
+def _review_cols() -> list[Col]:
+    return [
+        Col(STATUS_HEADER, lambda r: status_label(r.get("review_status")), editable=True, min_width=10),
+        Col(REASON_HEADER, "review_reason", editable=True, min_width=30),
+        Col(BY_HEADER, "reviewed_by", editable=True, min_width=10),
+        Col("处理时间", "reviewed_at", "datetime"),
+    ]
+
+
+def _hidden_original_cols() -> list[Col]:
+    return [
+        Col(ORIG_STATUS_HEADER, lambda r: status_label(r.get("review_status")), hidden=True),
+        Col(ORIG_REASON_HEADER, "review_reason", hidden=True),
+    ]
+
+
+def _institution_cols() -> list[Col]:
+    return [
+        Col("机构编号", "fixmedins_code"),
+        Col("机构名称", "fixmedins_name"),
+        Col("地市", lambda r: city_name(r.get("admdvs")) if r.get("admdvs") else None),
+        Col("区划", "admdvs"),
+    ]
+
+
+def _pct_diff(r: dict) -> float | None:
+    return r.get("gap")
+
+
+TYPE_COLS: dict[str, list[Col]] = {
+    "price_above_listed": [
+        Col("月份", "month", "month"),
+        Col("产品编码", "med_list_codg"),
+        Col("通用名", "generic_name"),
+        Col("最小单位", "min_unit"),
+        Col("加权单价（元/最小单位）", "metric_value", "unit_price"),
+        Col("挂网价（元/最小单位）", "reference_value", "unit_price"),
+        Col("高出比例", _pct_diff, "pct"),
+        Col("超挂网价金额（元）", "excess_amount", "yuan"),
+    ],
+    "price_peer_outlier": [
+        Col("月份", "month", "month"),
+        Col("产品编码", "med_list_codg"),
+        Col("通用名", "generic_name"),
+        Col("最小单位", "min_unit"),
+        Col("加权单价（元/最小单位）", "metric_value", "unit_price"),
+        Col("同类机构中位价（元/最小单位）", "reference_value", "unit_price"),
+        Col("高出比例", _pct_diff, "pct"),
+        Col("按中位价计超出金额（元）", "excess_amount", "yuan"),
+    ],
+    "vbp_lagging": [
+        Col("批次", "batch_code"),
+        Col("品种", "group_code"),
+        Col("报量品牌", "med_list_codg"),
+        Col("协议期开始", "period_start", "date"),
+        Col("完成率", "metric_value", "pct"),
+        Col("序时进度", "reference_value", "pct"),
+        Col("落后", "gap", "pct"),
+    ],
+    "platform_ratio_below_target": [
+        Col("月份", "month", "month"),
+        Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
+        Col("网采率", "metric_value", "pct"),
+        Col("目标", "reference_value", "pct"),
+        Col("差距", "gap", "pct"),
+        Col("网下采购金额（元）", "excess_amount", "yuan"),
+    ],
+    **{rise: [
+        Col("月份", "month", "month"),
+        Col("产品编码", "med_list_codg"),
+        Col("通用名", "generic_name"),
+        Col("最小单位", "min_unit"),
+        Col("本期单价（元/最小单位）", "metric_value", "unit_price"),
+        Col("上期 / 参照单价（元/最小单位）", "reference_value", "unit_price"),
+        Col("涨幅", "gap", "pct"),
+        Col("涉及金额（元）", "excess_amount", "yuan"),
+    ] for rise in ("price_rise_institution", "price_rise_product", "listed_price_rise")},
+    "offplatform_listed": [
+        Col("月份", "month", "month"),
+        Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
+        Col("网下采购挂网产品占比", "metric_value", "pct"),
+        Col("网下采购挂网产品金额（元）", "excess_amount", "yuan"),
+    ],
+    "vbp_nonwinning_substitution": [
+        Col("批次", "batch_code"),
+        Col("品种", "group_code"),
+        Col("协议期开始", "period_start", "date"),
+        Col("非中选产品占比", "metric_value", "pct"),
+        Col("参照（中选与非中选各半）", "reference_value", "pct"),
+        Col("超出", "gap", "pct"),
+    ],
+}
+# A type added later without columns here still gets its sheet with these.
+GENERIC_COLS = [
+    Col("月份", "month", "month"),
+    Col("产品编码", "med_list_codg"),
+    Col("批次", "batch_code"),
+    Col("品种", "group_code"),
+    Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
+    Col("指标值", "metric_value", "index"),
+    Col("参照值", "reference_value", "index"),
+    Col("参照类型", lambda r: REFERENCE_TYPES.get(r.get("reference_type"), r.get("reference_type"))),
+    Col("差距", "gap", "index"),
+    Col("金额（元）", "excess_amount", "yuan"),
+]
+
+
+def anomaly_cols(anomaly_type: str | None) -> list[Col]:
+    head = [Col(ID_HEADER, "anomaly_id"), Col("严重程度", lambda r: SEVERITIES.get(r.get("severity"), r.get("severity")))]
+    if anomaly_type is None:  # the 已排除 sheet mixes types
+        specific = [Col("异常类型", lambda r: anomaly_title(r["anomaly_type"])), *GENERIC_COLS]
+    else:
+        specific = TYPE_COLS.get(anomaly_type, GENERIC_COLS)
+    return [*head, *_review_cols(), *_institution_cols(), *specific, Col("异常描述（函询用语）", "detail", wrap=True),
+            *_hidden_original_cols()]
+
+
+# --- other sheets -------------------------------------------------------
+
+SUMMARY_COLS = [
+    Col("地市", lambda r: city_name(r["city_admdvs"])),
+    Col("区划", "city_admdvs"),
+    Col("指标", "indicator"),
+    Col("分组", lambda r: GROUPS.get(r.get("group"), r.get("group"))),
+    Col("当前值", "value"),  # format per row (set after writing)
+    Col("当月值", "month_value"),
+    Col("目标 / 参照", "target"),
+    Col("差距", "gap"),
+    Col("结论", "verdict"),
+    Col("口径说明", "note", wrap=True),
+]
+
+VBP_COLS = [
+    Col("批次", "batch_code"), Col("品种", "group_code"), Col("机构编号", "fixmedins_code"), Col("机构名称", "fixmedins_name"),
+    Col("经济类型", lambda r: OWNERSHIP.get(r.get("ownership"), r.get("ownership"))),
+    Col("地市", lambda r: city_name(r.get("admdvs"))), Col("区划", "admdvs"),
+    Col("协议期开始", "period_start", "date"), Col("协议期结束", "period_end", "date"),
+    Col("报量品牌", "designated_med_list_codg"),
+    Col("约定采购量（最小单位）", "agreed_qty", "qty"), Col("已采购量（最小单位）", "purchased_qty", "qty"),
+    Col("完成率", "completion_rate", "pct"), Col("序时进度", "expected_progress", "pct"),
+    Col("落后序时进度", "behind", "pct"),
+    Col("是否滞后", lambda r: "滞后" if r.get("is_lagging") else ""),
+    Col("非中选产品占比", "nonwinning_share", "pct"),
+]
+
+RATIO_COLS = [
+    Col("机构编号", "fixmedins_code"), Col("机构名称", "fixmedins_name"),
+    Col("经济类型", lambda r: OWNERSHIP.get(r.get("ownership"), r.get("ownership"))),
+    Col("地市", lambda r: city_name(r.get("admdvs"))), Col("区划", "admdvs"),
+    Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
+    Col("当月网采率", "ratio", "pct"), Col("当月平台采购金额（元）", "platform_amount", "yuan"),
+    Col("当月采购金额（元）", "total_amount", "yuan"),
+    Col("年初至今网采率", "ytd_ratio", "pct"), Col("年初至今平台采购金额（元）", "ytd_platform_amount", "yuan"),
+    Col("年初至今采购金额（元）", "ytd_total_amount", "yuan"),
+    Col("市目标", "target", "pct"),
+    Col("低于目标", lambda r: "低于目标" if r.get("below_target") is True else ""),
+]
+
+
+def _write_summary(ws, data: ReportData) -> None:
+    rows = _records(data.city_indicators)
+    write_table(ws, SUMMARY_COLS, rows)
+    headers = [c.header for c in SUMMARY_COLS]
+    numeric = [headers.index(h) + 1 for h in ("当前值", "当月值", "目标 / 参照", "差距")]
+    verdict = headers.index("结论") + 1
+    for i, row in enumerate(rows, start=2):
+        fmt = {"pct": FORMATS["pct"], "index": FORMATS["index"], "count": FORMATS["int"]}[row["unit"]]
+        for k in numeric:
+            ws.cell(row=i, column=k).number_format = fmt
+        if row.get("met") is False:
+            ws.cell(row=i, column=verdict).font = BAD_FONT
+
+
+def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
+    lines = [
+        ("药采 yaocai 价格与采购监测", ""),
+        ("数据截止日", data.as_of),
+        ("发布时间", data.published_at),
+        ("运行编号", data.run_id),
+        ("发布文件", str(data.published)),
+        ("", ""),
+        ("今日异常线索（未排除）", len(data.today)),
+        *[(f"  {anomaly_title(t)}", n) for t, n in counts.items()],
+        ("已排除（未恶化，不在今日清单）", len(data.suppressed)),
+        ("", ""),
+        ("如何登记处理结果", ""),
+        ("1", "在各异常工作表的黄色列填写：状态（下拉选择）、说明、处理人。只改需要处理的行，其余行保持不变。"),
+        ("2", "状态：待处理 / 已确认 / 已排除（必须填写说明，例如“系统录入错误，已核实”）/ 已函询（已发函询）。"),
+        ("3", "保存后把整个工作簿放入 仓库目录/review_inbox/，下次运行（每晚或 yaocai run）时登记，文件移到 review_inbox/processed/。"),
+        ("4", "有问题的行（如“已排除”未填说明、状态无法识别）会使整个文件不被登记，文件移到 review_inbox/needs_fix/，旁边的 .errors.txt 列出每一行的问题；改正后重新放入 review_inbox/。"),
+        ("5", "已排除的线索不再出现在今日清单中；若之后明显恶化（差距比排除时扩大 20% 以上，或严重程度升高），会以“重新打开”状态重新出现。"),
+        ("6", "也可在命令行登记：yaocai review mark 异常编号 --status dismissed --reason \"…\" --by 姓名；查看：yaocai review list。"),
+        ("", ""),
+        ("严重程度", "高：差距 ≥ 50%；中：≥ 20%；低：其余（集采滞后按落后百分点计）"),
+        ("参照类型", "；".join(f"{v}（{k}）" for k, v in REFERENCE_TYPES.items())),
+    ]
+    for key, value in lines:
+        ws.append([_clean(key), _clean(value)])
+    ws["A1"].font = Font(bold=True, size=14)
+    for (cell,) in ws.iter_rows(min_col=1, max_col=1):
+        if cell.value in ("如何登记处理结果", "今日异常线索（未排除）"):
+            cell.font = Font(bold=True)
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 110
+    for row in ws.iter_rows(min_row=1, max_row=ws.max_row, min_col=2, max_col=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
+            if isinstance(cell.value, dt.datetime):
+                cell.number_format = FORMATS["datetime"]
+            elif isinstance(cell.value, dt.date):
+                cell.number_format = FORMATS["date"]
+
+
+def _sheet_title(anomaly_type: str) -> str:
+    # Excel: at most 31 characters, none of []:*?/\\
+    title = anomaly_title(anomaly_type)
+    return "".join("_" if ch in '[]:*?/\\' else ch for ch in title)[:31]
+
+
+def build_workbook(data: ReportData, path: Path) -> Path:
+    """Write the workbook to ``path`` (via a temporary name, then rename)."""
+    wb = Workbook()
+    summary = wb.active
+    summary.title = "概览"
+    _write_summary(summary, data)
+
+    today = data.today
+    counts: dict[str, int] = {}
+    # One sheet per type: the known ones (even when empty today) and any newer type present.
+    types = list(ANOMALY_TYPES) + sorted(set(data.anomalies["anomaly_type"]) - set(ANOMALY_TYPES))
+    for anomaly_type in types:
+        rows = _records(today[today["anomaly_type"] == anomaly_type])
+        counts[anomaly_type] = len(rows)
+        ws = wb.create_sheet(_sheet_title(anomaly_type))
+        write_table(ws, anomaly_cols(anomaly_type), rows, status_validation=True)
+    ws = wb.create_sheet("已排除")
+    write_table(ws, anomaly_cols(None), _records(data.suppressed), status_validation=True)
+
+    write_table(wb.create_sheet("集采进度（机构）"), VBP_COLS, _records(data.vbp))
+    write_table(wb.create_sheet("网采率（机构）"), RATIO_COLS, _records(data.institution_ratio))
+    _write_guide(wb.create_sheet("使用说明"), data, counts)
+
+    wb.properties.title = f"药采 yaocai {data.as_of}"
+    wb.properties.creator = "yaocai"
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+# --- reading review decisions back --------------------------------------
+
+@dataclass
+class ReviewRow:
+    sheet: str
+    row: int
+    anomaly_id: str | None
+    status_text: str
+    reason: str | None
+    reviewed_by: str | None
+    original_status_text: str | None  # None when the workbook has no 原状态 column
+    original_reason: str | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.sheet}!{self.row}"
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(unneutralise(value)).strip()
+    return text or None
+
+
+def read_review_rows(path: Path) -> tuple[list[ReviewRow], str | None]:
+    """Every data row of every sheet that has 异常编号 and 状态 columns.
+
+    Returns the rows and the workbook's "last modified by" (the default
+    处理人). Sheets are found by their header, so renamed or reordered
+    sheets, and workbooks assembled by hand, still work."""
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        rows: list[ReviewRow] = []
+        for ws in wb.worksheets:
+            header_row = None
+            for values in ws.iter_rows(min_row=1, max_row=1, values_only=True):
+                header_row = [(_text(v) or "") for v in values]
+            if not header_row or ID_HEADER not in header_row or STATUS_HEADER not in header_row:
+                continue
+            index = {h: k for k, h in enumerate(header_row) if h}
+
+            def cell(values: tuple, header: str) -> object:
+                k = index.get(header)
+                return values[k] if k is not None and k < len(values) else None
+
+            for number, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):
+                anomaly_id = _text(cell(values, ID_HEADER))
+                status = _text(cell(values, STATUS_HEADER)) or ""
+                reason = _text(cell(values, REASON_HEADER))
+                by = _text(cell(values, BY_HEADER))
+                if not anomaly_id and not status and not reason:
+                    continue
+                has_original = ORIG_STATUS_HEADER in index
+                rows.append(ReviewRow(
+                    sheet=ws.title, row=number, anomaly_id=anomaly_id, status_text=status, reason=reason,
+                    reviewed_by=by,
+                    original_status_text=(_text(cell(values, ORIG_STATUS_HEADER)) or "") if has_original else None,
+                    original_reason=_text(cell(values, ORIG_REASON_HEADER)) if has_original else None))
+        modified_by = wb.properties.lastModifiedBy if wb.properties else None
+        if modified_by in ("openpyxl", "yaocai"):
+            modified_by = None
+        return rows, modified_by
+    finally:
+        wb.close()

@@ -1,0 +1,203 @@
+"""The fast paths of ingest give exactly what the general paths give:
+CSV parsed by DuckDB vs the Python readers (ingest/loader.py), and the
+normalisation macros' fast branches vs their general forms (ingest/normalise.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import ingest.loader as loader
+from ingest.loader import ingest_landing
+from ingest.normalise import install_macros
+
+PRODUCT = "XC10AAA131A001010100483"
+HOSPITAL = "H44080200017"
+HEADER = ["infno", "fixmedins_code", "fixmedins_bchno", "med_list_codg", "finl_trns_pric", "purc_retn_cnt",
+          "purc_retn_stoin_time", "platform_order_no", "medins_prod_purc_no", "prod_geay_flag", "manu_date", "备注"]
+CHINESE_HEADER = ["交易编号", "定点医药机构编号", "批次流水号", "医保目录编码", "最终成交单价", "采购/退货数量", "入库时间",
+                  "平台订单号", "商品采购流水号", "赠送标志", "生产日期", "备注"]
+
+
+def line(bchno: str, **changes: str) -> list[str]:
+    values = dict(zip(HEADER, ["3503", HOSPITAL, bchno, PRODUCT, "3.50", "2", "2024-05-01 08:30:00", "PO1", "", "0",
+                               "2024-01-02", ""]))
+    values.update(changes)
+    return list(values.values())
+
+
+def rows() -> list[list[str]]:
+    """Clean lines, lines in every accepted spelling, and every kind of bad line."""
+    return [
+        line("B01"),
+        line("B02", finl_trns_pric="1,234.50元", purc_retn_cnt="２", purc_retn_stoin_time="2024年5月1日"),
+        line("B03", purc_retn_stoin_time="20240501", manu_date="2024/1/2", infno="采购", prod_geay_flag="是"),
+        line("B04", fixmedins_code=f" {HOSPITAL.lower()} ", med_list_codg=f"{PRODUCT[:5]} {PRODUCT[5:]}"),
+        line("B05", 备注='他说"好", 然后\n换行'),  # quotes, a comma and a newline inside a cell
+        line("B06", purc_retn_cnt="-1"),
+        line("B07", purc_retn_stoin_time="2024-02-30"),
+        line("B08", purc_retn_stoin_time="1999-05-01"),
+        line("B09", fixmedins_code=""),
+        line("B10", med_list_codg="XC10AAA131A001010199999"),
+        line("B11", infno="9999"),
+        line("B12", infno="3504", medins_prod_purc_no="NOPE"),
+        line("B13", infno="3504", medins_prod_purc_no="B01"),
+        line("B01"),  # exact duplicate of row 1
+        line("B14", finl_trns_pric="4"), line("B14", finl_trns_pric="5"),  # conflicting duplicates
+        line("B15", 备注="　"), line("B16", finl_trns_pric=" 7 ", purc_retn_cnt="1e3"),
+        line("B17", purc_retn_stoin_time="2024-05-01 24:00:00"), line("B18", purc_retn_stoin_time="45413.5"),
+        ["合计", "", "", "", "", "100", "", "", "", "", "", ""],
+        ["  Total:", "", "", "", "", "100", "", "", "", "", "", ""],
+        ["", "total", "", "", "", "", "", "", "", "", "", ""],
+        line("B19", 备注="x" * 300),
+    ]
+
+
+def write(path: Path, header: list[str], body: list[list[str]], encoding: str = "utf-8", text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n" if "crlf" in path.name else "\n")
+        writer.writerow(header)
+        writer.writerows(body)
+        handle.write(text)
+
+
+def make_landing(root: Path) -> Path:
+    write(root / "institutions" / "i.csv", ["fixmedins_code", "fixmedins_name", "admdvs", "hosp_lv", "ownership"],
+          [[HOSPITAL, "湛江市第一人民医院", "440802", "3", "public"]])
+    write(root / "products" / "p.csv", ["med_list_codg", "category", "generic_name", "convrat", "manufacturer",
+                                        "platform_listed"],
+          [[PRODUCT, "western", "阿托伐他汀钙片", "7", "甲药业", "1"], ["XSHORT", "western", "某药", "7", "乙", "1"]])
+    folder = root / "purchases"
+    body = rows()
+    renumber = lambda prefix: [[prefix + c if i in (2, 8) and c else c for i, c in enumerate(r)] for r in body]  # noqa: E731
+    write(folder / "a-utf8.csv", HEADER, renumber("A"))
+    write(folder / "b-bom-crlf.csv", HEADER, renumber("B"), encoding="utf-8-sig")
+    write(folder / "c-gb18030.csv", CHINESE_HEADER, renumber("C"), encoding="gb18030")
+    write(folder / "d-again.csv", HEADER, renumber("A")[:3] + [line("AB04", finl_trns_pric="9")])  # already loaded
+    # Files the fast path must leave to the Python reader:
+    write(folder / "e-blank-row.csv", HEADER, renumber("E")[:3] + [[""] * 12] + renumber("E")[3:6])
+    write(folder / "f-extra-cell.csv", HEADER, renumber("F")[:3] + [renumber("F")[3] + ["x"]])
+    write(folder / "g-short-row.csv", HEADER, renumber("G")[:3], text="3503,H1,G9")
+    write(folder / "h-title-row.csv", ["采购明细"], [HEADER] + renumber("H")[:4])
+    write(folder / "i-bad-quote.csv", HEADER, renumber("I")[:2], text='"3503"x,H,I9,P,1,1,2024-05-01,,,,,\n')
+    write(folder / "j-duplicate-labels.csv", HEADER + ["备注"], [r + ["second"] for r in renumber("J")[:4]])
+    write(folder / "k-spaces-only.csv", HEADER, renumber("K")[:2] + [[" ", "\u3000", "", "", "", "", "", "", "", "", "", ""]])
+    return root
+
+
+def lake_contents(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    tables = {}
+    for table in ("institutions", "products", "purchases"):
+        tables[table] = con.execute(f"select * exclude (_file_id) from {table} order by _source_file, _row_number").fetchall()
+    tables["quarantine"] = con.execute(
+        "select feed, source_file, row_number, reason, raw_content from quarantine order by source_file, row_number").fetchall()
+    tables["manifest"] = con.execute(
+        "select source_file, status, rows_in, rows_loaded, rows_quarantined from ingest_manifest order by source_file").fetchall()
+    return tables
+
+
+def test_csv_parsed_by_duckdb_gives_what_the_python_reader_gives(tmp_path, monkeypatch):
+    landing = make_landing(tmp_path / "landing")
+    fast_files: list[str] = []
+    original = loader._stage_csv_in_duckdb
+
+    def spy(con, feed, path, tmp):
+        staged = original(con, feed, path, tmp)
+        if staged is not None:
+            fast_files.append(path.name)
+        return staged
+
+    monkeypatch.setattr(loader, "_stage_csv_in_duckdb", spy)
+    fast = duckdb.connect(str(tmp_path / "fast.duckdb"))
+    ingest_landing(landing, fast, "run")
+    assert {"a-utf8.csv", "b-bom-crlf.csv", "c-gb18030.csv", "d-again.csv"} <= set(fast_files)
+    assert not {"e-blank-row.csv", "f-extra-cell.csv", "g-short-row.csv", "h-title-row.csv", "i-bad-quote.csv",
+                "j-duplicate-labels.csv", "k-spaces-only.csv"} & set(fast_files)
+
+    monkeypatch.setattr(loader, "_stage_csv_in_duckdb", lambda *args: None)
+    slow = duckdb.connect(str(tmp_path / "slow.duckdb"))
+    ingest_landing(landing, slow, "run")
+    got, expected = lake_contents(fast), lake_contents(slow)
+    for table in expected:
+        assert got[table] == expected[table], table
+    reasons = {(r[1], r[2]): r[3] for r in got["quarantine"]}
+    assert reasons[("purchases/a-utf8.csv", 21)].startswith("summary row")
+    assert reasons[("purchases/a-utf8.csv", 22)].startswith("summary row")
+    assert reasons[("purchases/a-utf8.csv", 23)].startswith("summary row")
+    assert reasons[("purchases/c-gb18030.csv", 7)].startswith("purc_retn_stoin_time: cannot read")
+    assert reasons[("purchases/a-utf8.csv", 12)].startswith("medins_prod_purc_no: the returned purchase ANOPE is unknown")
+    assert ("purchases/a-utf8.csv", 13) not in reasons  # the return of AB01
+    assert reasons[("purchases/d-again.csv", 2)].startswith("exact duplicate of a line already loaded from purchases/a-utf8.csv row 2")
+    assert reasons[("purchases/d-again.csv", 4)].startswith("conflicts with the line already loaded from purchases/a-utf8.csv row 4")
+    raw = json.loads(next(r[4] for r in got["quarantine"] if r[1] == "purchases/a-utf8.csv" and r[2] == 6))
+    assert raw["purc_retn_cnt"] == "-1" and raw["备注"] == ""
+    extra = fast.execute("select _extra from purchases where fixmedins_bchno = 'AB05'").fetchone()[0]
+    assert json.loads(extra) == {"备注": '他说"好", 然后\n换行'}
+
+
+@pytest.fixture(scope="module")
+def macros():
+    con = duckdb.connect()
+    install_macros(con)
+    rng = random.Random(7)
+    alphabet = list("0123456789-./: T年月日时分秒元¥￥,RMBCNYe+　 abcXZ０１２．，－\t\n") + ["2024", "05", "12", "24", "60"]
+    samples = {"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))) for _ in range(20_000)}
+    for year in ("0000", "0999", "1999", "2024", "9999"):
+        for month in range(0, 14):
+            for day in (0, 1, 28, 29, 30, 31, 32):
+                samples.add(f"{year}-{month:02d}-{day:02d}")
+                samples.add(f"{year}-{month:02d}-{day:02d} {rng.randint(0, 25):02d}:{rng.randint(0, 61):02d}:00")
+    con.execute("create table s (x varchar)")
+    con.executemany("insert into s values (?)", [[x] for x in sorted(samples)] + [[None]])
+    yield con
+    con.close()
+
+
+@pytest.mark.parametrize("macro", ["yc_text", "yc_halfwidth", "yc_code", "yc_decimal", "yc_double", "yc_timestamp", "yc_date"])
+def test_macro_fast_paths_agree_with_the_general_form(macros, macro):
+    differ = macros.execute(f"select x, {macro}(x), {macro}_general(x) from s "
+                            f"where {macro}(x) is distinct from {macro}_general(x) limit 5").fetchall()
+    assert differ == []
+
+
+def _general_expression(column, source: str) -> str:
+    """typed_expression as it was before the fast paths, on the general macros."""
+    from ingest.feeds import Kind
+    from ingest.normalise import quote_literal
+
+    text = f"yc_text_general({source})"
+    if column.default:
+        text = f"coalesce({text}, {quote_literal(column.default)})"
+    general = {
+        Kind.TEXT: text,
+        Kind.CODE: f"yc_code_general({text})",
+        Kind.DIGITS: f"case when regexp_matches(yc_code_general({text}), '^[0-9]+$') then yc_code_general({text}) end",
+        Kind.DECIMAL: f"yc_decimal_general({text})",
+        Kind.DOUBLE: f"yc_double_general({text})",
+        Kind.DATE: f"cast(yc_timestamp_general({text}) as date)",
+        Kind.TIMESTAMP: f"yc_timestamp_general({text})",
+    }
+    if column.kind in general:
+        return general[column.kind]
+    cases = " ".join(f"when {quote_literal(s)} then {quote_literal(c)}" for s, c in sorted(column.values.items()))
+    return f"case lower(yc_halfwidth_general({text})) {cases} end"
+
+
+def test_typed_expressions_agree_with_the_general_macros(macros):
+    from ingest.feeds import FEEDS
+    from ingest.normalise import typed_expression
+
+    spellings = sorted({s for feed in FEEDS for c in feed.columns for s in c.values} | {"X" + "1" * 22, " 3503", "是 "})
+    macros.execute("create or replace table s2 as select x from s union all select unnest(?::varchar[])", [spellings])
+    for feed in FEEDS:
+        for column in feed.columns:
+            differ = macros.execute(
+                f"select x, {typed_expression(column, 'x')}, {_general_expression(column, 'x')} from s2 "
+                f"where {typed_expression(column, 'x')} is distinct from {_general_expression(column, 'x')} limit 5").fetchall()
+            assert differ == [], (feed.name, column.name)

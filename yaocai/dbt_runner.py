@@ -1,0 +1,52 @@
+"""``dbt build`` then ``dbt docs generate`` in one process.
+
+The pipeline's build step runs ``python -m yaocai.dbt_runner ARGS…`` as a
+subprocess (dbt-duckdb holds its DuckDB files open for the life of the
+process, so dbt never runs inside the pipeline's own process). Running both
+commands in one process saves dbt's start-up and parse a second time.
+
+ARGS are the options common to both commands (--project-dir, --profiles-dir,
+--vars, --log-path …). The exit status is dbt build's (0 ok, 1 failures,
+2 error). Docs are generated only after a successful build, with
+``--static`` (a single static_index.html that opens without a web server);
+a docs failure does not fail the build: it is written to
+TARGET/docs_result.json for the pipeline to report. TARGET/build_results.json
+keeps the build's run_results.json (docs generation overwrites the latter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    from dbt.cli.main import dbtRunner
+
+    target = Path(os.environ.get("YAOCAI_DBT_TARGET_PATH", "target"))
+    runner = dbtRunner()
+    started = time.monotonic()
+    build = runner.invoke(["build", *argv])
+    build_seconds = time.monotonic() - started
+    if (target / "run_results.json").exists():
+        shutil.copyfile(target / "run_results.json", target / "build_results.json")
+    if not build.success:
+        return 2 if build.exception is not None else 1
+    started = time.monotonic()
+    try:
+        docs = runner.invoke(["docs", "generate", "--static", *argv])
+        ok, error = docs.success, (None if docs.success else repr(docs.exception or docs.result))
+    except Exception as exc:  # never fail a good build over its documentation
+        ok, error = False, f"{type(exc).__name__}: {exc}"
+    (target / "docs_result.json").write_text(json.dumps(
+        {"ok": ok, "error": error, "build_seconds": round(build_seconds, 2),
+         "docs_seconds": round(time.monotonic() - started, 2)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
