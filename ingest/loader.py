@@ -235,6 +235,7 @@ class _Staged:
     labels: list[str]  # distinct delivered header labels; staged column c<i> holds labels[i]
     problem: str = "s._problem"  # SQL over ``staged s``: the row's reader problem
     has_meta: bool = True  # _problem, _raw and _extra are columns of staged
+    null_is_absent: bool = False  # NULL: the row has no such key (JSON), not an empty cell
 
 
 def _column_list(n: int) -> list[str]:
@@ -244,7 +245,7 @@ def _column_list(n: int) -> list[str]:
 def _stage(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: Path) -> _Staged:
     """Decode the delivery into the temp table ``staged`` (raises FileRejected)."""
     con.execute("drop table if exists staged")
-    staged = _stage_csv_in_duckdb(con, feed, path, tmp)
+    staged = _stage_csv_in_duckdb(con, feed, path, tmp) or _stage_jsonl_in_duckdb(con, feed, path)
     if staged is None:
         con.execute("drop table if exists staged")
         staged = _stage_in_python(con, feed, path, tmp / "staged.csv")
@@ -305,6 +306,108 @@ def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path,
                      f"when not regexp_full_match(coalesce(s.{c}, ''), '[{_PY_SPACE}]*') then null" for c in columns)
     problem = f"case when {plain.replace(columns[0], 's.' + columns[0])} then null else case {total} end end"
     return _Staged(rows, f"csv/{encoding}", header, problem=problem, has_meta=False)
+
+
+# JSON numbers as the Python reader renders them (readers._json_text): an
+# integer as is, an integral float without ".0", any other float as repr().
+# DuckDB re-serialises a number with the shortest round-trip digits, which is
+# repr()'s text for these shapes (integer part up to 15 digits, no exponent,
+# |x| >= 0.0001, not -0.0); a file with any other number takes the Python path.
+_JSON_INTEGER = r"0|-?[1-9][0-9]*"
+_JSON_PLAIN_FLOAT = r"-?[0-9]{1,15}\.[0-9]+"
+
+
+def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
+    """Fast path for JSON Lines of flat records or NHSA messages with one
+    entry each (``{"infno", …, "input": {"purcinfo": {…}}}``): DuckDB parses
+    the file with the result readers._read_jsonl gives. Returns None (the
+    Python reader takes the file) for anything else: other shapes, a line that
+    is not valid JSON to Python (DuckDB also accepts trailing commas), values
+    that are objects or arrays, numbers Python would render differently,
+    duplicate keys, a record whose keys are out of the header's order."""
+    if path.suffix.lower() not in (".jsonl", ".ndjson", ".json") or path.stat().st_size == 0:
+        return None
+    try:
+        if readers.detect_encoding(path) != "utf-8":
+            return None
+    except FileRejected:
+        return None
+    try:
+        con.execute("create or replace temp table staged_json as select json as j from read_ndjson_objects(?)",
+                    [str(path)])
+    except duckdb.Error:
+        con.execute("drop table if exists staged_json")
+        return None
+    try:
+        return _flatten_json_in_duckdb(con, feed, path)
+    except duckdb.Error:
+        con.execute("drop table if exists staged")
+        return None
+    finally:
+        con.execute("drop table if exists staged_json")
+        con.execute("drop table if exists staged_records")
+
+
+def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
+    # One record per line: the envelope's keys (without "input") then the
+    # entry's keys not already there; the entry's value wins (readers._flatten_nhsa).
+    con.execute(
+        """create temp table staged_records as
+        select j, entry,
+               list_concat(list_filter(json_keys(j), k -> k <> 'input'),
+                           list_filter(coalesce(json_keys(entry), []), k -> not list_contains(json_keys(j), k))) as keys
+        from (select j, case when json_type(j) = 'OBJECT' and json_exists(j, '$.input')
+                             then json_extract(j, '$.input.*') end as entries,
+                     entries[1] as entry
+              from staged_json)"""
+    )
+    shapes_ok = con.execute(
+        r"""select bool_and(json_type(j) = 'OBJECT'
+                        and (not json_exists(j, '$.input')
+                             or (json_type(j, '$.input') = 'OBJECT' and len(json_keys(j, '$.input')) = 1
+                                 and json_type(entry) = 'OBJECT'))
+                        and len(json_keys(j)) = len(list_distinct(json_keys(j)))
+                        and (entry is null or len(json_keys(entry)) = len(list_distinct(json_keys(entry))))
+                        and not regexp_matches(j::varchar, ',\s*[\]}]'))
+           from staged_records"""
+    ).fetchone()[0]
+    if not shapes_ok:
+        return None
+    # The header: keys in order of first appearance; every record's keys must
+    # come in that order (its JSON is then rebuilt exactly from the columns).
+    key_lists = con.execute("select keys, min(rowid) as first from staged_records group by keys order by first").fetchall()
+    header: list[str] = []
+    for keys, _ in key_lists:
+        header.extend(k for k in keys if k not in header)
+    position = {k: i for i, k in enumerate(header)}
+    if any([position[k] for k in keys] != sorted(position[k] for k in keys) for keys, _ in key_lists):
+        return None
+    if len(header) < 2 or _missing_required(feed, header):
+        return None
+    values = []
+    for i, key in enumerate(header):
+        path_literal = quote_literal("$." + json.dumps(key, ensure_ascii=False))
+        v = f"coalesce(json_extract(entry, {path_literal}), json_extract(j, {path_literal}))"
+        values.append(f"{v} as v{i}")
+    con.execute(f"create or replace temp table staged_values as select {', '.join(values)} from staged_records")
+    allowed = " and ".join(
+        f"(v{i} is null or json_type(v{i}) in ('VARCHAR', 'NULL', 'BOOLEAN') "
+        f"or (json_type(v{i}) in ('BIGINT', 'UBIGINT') and regexp_full_match(v{i}::varchar, '{_JSON_INTEGER}')) "
+        f"or (json_type(v{i}) = 'DOUBLE' and regexp_full_match(v{i}::varchar, '{_JSON_PLAIN_FLOAT}') "
+        f"and not regexp_matches(v{i}::varchar, '^-?0\\.0000') and v{i}::varchar <> '-0.0'))"
+        for i in range(len(header)))
+    if not con.execute(f"select bool_and({allowed}) from staged_values").fetchone()[0]:
+        con.execute("drop table staged_values")
+        return None
+    texts = ", ".join(
+        f"case json_type(v{i}) when 'VARCHAR' then json_extract_string(v{i}, '$') when 'NULL' then '' "
+        f"when 'BOOLEAN' then case when v{i}::varchar = 'true' then '1' else '0' end "
+        f"when 'DOUBLE' then regexp_replace(v{i}::varchar, '\\.0$', '') else v{i}::varchar end as c{i}"
+        for i in range(len(header)))
+    con.execute(f"create temp table staged as select {texts} from staged_values")
+    con.execute("drop table staged_values")
+    rows = con.execute("select count(*) from staged").fetchone()[0]
+    return _Staged(rows, "jsonl/utf-8", header, problem="null::varchar", has_meta=False, null_is_absent=True)
 
 
 def _transcode(path: Path, target: Path, encoding: str) -> bool:
@@ -369,7 +472,8 @@ def _json_pairs(pairs: list[tuple[str, str]]) -> str:
 
 
 def _raw_sql(staged: _Staged, alias: str) -> str:
-    body = _json_pairs([(label, f"coalesce({alias}.c{i}, '')") for i, label in enumerate(staged.labels)])
+    cell = "{alias}.c{i}" if staged.null_is_absent else "coalesce({alias}.c{i}, '')"
+    body = _json_pairs([(label, cell.format(alias=alias, i=i)) for i, label in enumerate(staged.labels)])
     built = f"'{{' || {body} || '}}'"
     return f"coalesce({alias}._raw, {built})" if staged.has_meta else built
 

@@ -38,6 +38,11 @@ ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}"
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 PLAIN_NUMBER = r"-?[0-9]+(\.[0-9]+)?"
 
+# DuckDB macros repeat their argument wherever the body uses it, so nested
+# macros grow into large expressions that take long to plan (a noticeable
+# cost per delivery file). Where a general path uses its argument more than
+# once, it binds it once with list_transform([arg], v -> …)[1]; that runs only
+# in the general branch, for the rare text that needs it.
 MACROS = f"""
 create or replace temp macro yc_text_general(x) as nullif(trim(translate(x, '　', ' ')), '');
 create or replace temp macro yc_text(x) as
@@ -46,8 +51,8 @@ create or replace temp macro yc_text(x) as
          else nullif(x, '') end;
 create or replace temp macro yc_halfwidth_general(x) as translate(trim(x), '{FULL_WIDTH}', '{HALF_WIDTH}');
 -- The full-width characters are not ASCII: translate changes no ASCII text.
-create or replace temp macro yc_halfwidth(x) as
-    case when strlen(x) = length(x) then trim(x) else yc_halfwidth_general(x) end;
+create or replace temp macro yc_halfwidth(x) as list_transform([x], _yc_hw ->
+    case when strlen(_yc_hw) = length(_yc_hw) then trim(_yc_hw) else yc_halfwidth_general(_yc_hw) end)[1];
 create or replace temp macro yc_code_general(x) as nullif(upper(regexp_replace(yc_halfwidth(x), '\\s+', '', 'g')), '');
 create or replace temp macro yc_code(x) as
     case when regexp_full_match(x, '[0-9A-Z]+') then x else yc_code_general(x) end;
@@ -55,32 +60,32 @@ create or replace temp macro yc_number_text(x) as nullif(
     regexp_replace(yc_halfwidth(x), '[元¥￥,\\s]|RMB|CNY', '', 'gi'), '');
 create or replace temp macro yc_decimal_of(t) as coalesce(
     try_cast(t as decimal(18, 6)), try_cast(try_cast(t as double) as decimal(18, 6)));
-create or replace temp macro yc_decimal_general(x) as yc_decimal_of(yc_number_text(x));
+create or replace temp macro yc_decimal_general(x) as
+    list_transform([yc_number_text(x)], _yc_num -> yc_decimal_of(_yc_num))[1];
 create or replace temp macro yc_decimal(x) as
     case when regexp_full_match(x, '{PLAIN_NUMBER}') then yc_decimal_of(x) else yc_decimal_general(x) end;
 create or replace temp macro yc_double_general(x) as try_cast(yc_number_text(x) as double);
 create or replace temp macro yc_double(x) as
     case when regexp_full_match(x, '{PLAIN_NUMBER}') then try_cast(x as double) else yc_double_general(x) end;
+-- Y-M-D H:M:S rebuilt from the groups of DATE_PATTERN / COMPACT_PATTERN
+-- (a group the text does not have is ''), then parsed.
+create or replace temp macro yc_timestamp_from_parts(p) as try_strptime(
+    p.y || '-' || p.m || '-' || p.d || ' ' || coalesce(nullif(p.hh, ''), '0') || ':'
+    || coalesce(nullif(p.mi, ''), '0') || ':' || coalesce(nullif(p.ss, ''), '0'),
+    '%Y-%m-%d %H:%M:%S');
 create or replace temp macro yc_timestamp_of(t) as (
     case
-        when regexp_matches(t, '{DATE_PATTERN}') then try_strptime(
-            regexp_extract(t, '{DATE_PATTERN}', 1) || '-' || regexp_extract(t, '{DATE_PATTERN}', 2) || '-'
-            || regexp_extract(t, '{DATE_PATTERN}', 3) || ' '
-            || coalesce(nullif(regexp_extract(t, '{DATE_PATTERN}', 4), ''), '0') || ':'
-            || coalesce(nullif(regexp_extract(t, '{DATE_PATTERN}', 5), ''), '0') || ':'
-            || coalesce(nullif(regexp_extract(t, '{DATE_PATTERN}', 6), ''), '0'),
-            '%Y-%m-%d %H:%M:%S')
-        when regexp_matches(t, '{COMPACT_PATTERN}') then try_strptime(
-            regexp_extract(t, '{COMPACT_PATTERN}', 1) || '-' || regexp_extract(t, '{COMPACT_PATTERN}', 2) || '-'
-            || regexp_extract(t, '{COMPACT_PATTERN}', 3) || ' '
-            || coalesce(nullif(regexp_extract(t, '{COMPACT_PATTERN}', 4), ''), '0') || ':'
-            || coalesce(nullif(regexp_extract(t, '{COMPACT_PATTERN}', 5), ''), '0') || ':'
-            || coalesce(nullif(regexp_extract(t, '{COMPACT_PATTERN}', 6), ''), '0'),
-            '%Y-%m-%d %H:%M:%S')
+        when regexp_matches(t, '{DATE_PATTERN}') then list_transform(
+            [regexp_extract(t, '{DATE_PATTERN}', ['y', 'm', 'd', 'hh', 'mi', 'ss'])],
+            _yc_parts -> yc_timestamp_from_parts(_yc_parts))[1]
+        when regexp_matches(t, '{COMPACT_PATTERN}') then list_transform(
+            [regexp_extract(t, '{COMPACT_PATTERN}', ['y', 'm', 'd', 'hh', 'mi', 'ss'])],
+            _yc_parts -> yc_timestamp_from_parts(_yc_parts))[1]
         when regexp_matches(t, '{EXCEL_SERIAL_PATTERN}') then
             timestamp '1899-12-30' + to_microseconds(cast(round(cast(t as double) * 86400000000) as bigint))
     end);
-create or replace temp macro yc_timestamp_general(x) as yc_timestamp_of(yc_halfwidth(x));
+create or replace temp macro yc_timestamp_general(x) as
+    list_transform([yc_halfwidth(x)], _yc_ts -> yc_timestamp_of(_yc_ts))[1];
 -- The general path rebuilds 'Y-M-D H:M:S' from the pattern's groups and
 -- parses that; for ISO text the rebuilt string is the text itself.
 create or replace temp macro yc_timestamp(x) as
@@ -111,31 +116,37 @@ def typed_expression(column: Column, source: str) -> str:
     """SQL turning the text column ``source`` into the column's type.
 
     Text already in the canonical shape (the common case) is converted
-    directly; only other text goes through ``yc_text`` and the general macros.
-    Each fast branch gives what the general one gives for such text (which
-    ``yc_text`` leaves unchanged): tests/test_ingest_fast_path.py."""
+    directly; other text goes through ``yc_text`` and the general macros,
+    with the cleaned text bound once (see MACROS). Each fast branch gives what
+    the general one gives for such text, which ``yc_text`` leaves unchanged
+    (tests/test_ingest_fast_path.py)."""
     text = f"yc_text({source})"
     if column.default:
         text = f"coalesce({text}, {quote_literal(column.default)})"
+
+    def general(body: str) -> str:
+        return f"list_transform([{text}], _yc_v -> {body})[1]"
+
     match column.kind:
         case Kind.TEXT:
             return text
         case Kind.CODE:
-            return f"case when regexp_full_match({source}, '[0-9A-Z]+') then {source} else yc_code({text}) end"
+            return f"case when regexp_full_match({source}, '[0-9A-Z]+') then {source} else {general('yc_code(_yc_v)')} end"
         case Kind.DIGITS:
-            return (f"case when regexp_full_match({source}, '[0-9]+') then {source} "
-                    f"when regexp_matches(yc_code({text}), '^[0-9]+$') then yc_code({text}) end")
+            return (f"case when regexp_full_match({source}, '[0-9]+') then {source} else "
+                    + general("case when regexp_matches(yc_code(_yc_v), '^[0-9]+$') then yc_code(_yc_v) end") + " end")
         case Kind.DECIMAL:
             return (f"case when regexp_full_match({source}, '{PLAIN_NUMBER}') then yc_decimal_of({source}) "
-                    f"else yc_decimal({text}) end")
+                    f"else {general('yc_decimal(_yc_v)')} end")
         case Kind.DOUBLE:
             return (f"case when regexp_full_match({source}, '{PLAIN_NUMBER}') then try_cast({source} as double) "
-                    f"else yc_double({text}) end")
+                    f"else {general('yc_double(_yc_v)')} end")
         case Kind.DATE:
-            return f"case when regexp_full_match({source}, '{ISO_DATE}') then try_cast({source} as date) else yc_date({text}) end"
+            return (f"case when regexp_full_match({source}, '{ISO_DATE}') then try_cast({source} as date) "
+                    f"else {general('yc_date(_yc_v)')} end")
         case Kind.TIMESTAMP:
             return (f"case when regexp_full_match({source}, '{ISO_TIMESTAMP}') then try_strptime({source}, '%Y-%m-%d %H:%M:%S') "
-                    f"else yc_timestamp({text}) end")
+                    f"else {general('yc_timestamp(_yc_v)')} end")
         case Kind.ENUM:
             cases = " ".join(
                 f"when {quote_literal(spelling)} then {quote_literal(code)}" for spelling, code in sorted(column.values.items())
@@ -144,9 +155,9 @@ def typed_expression(column: Column, source: str) -> str:
             # the general path (trimmed, lower-case, half-width) leaves as is.
             exact = " ".join(
                 f"when {quote_literal(spelling)} then {quote_literal(code)}" for spelling, code in sorted(column.values.items())
-                if spelling == spelling.lower() == spelling.strip() and not set(spelling) & set(FULL_WIDTH + "\u3000")
+                if spelling == spelling.lower() == spelling.strip() and not set(spelling) & set(FULL_WIDTH)
             )
-            return f"case {source} {exact} else case lower(yc_halfwidth({text})) {cases} end end"
+            return f"case {source} {exact} else {general(f'case lower(yc_halfwidth(_yc_v)) {cases} end')} end"
     raise ValueError(column.kind)
 
 

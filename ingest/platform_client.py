@@ -298,7 +298,7 @@ class PlatformClient:
             except _Unauthorized as exc:
                 if token_reread:
                     raise PlatformAuthError(
-                        f"the platform rejected the token (HTTP 401: {exc}) for GET {request_text}, also after "
+                        f"the platform rejected the token (HTTP 401: {redact(exc)}) for GET {request_text}, also after "
                         f"reading the token again; set a valid token in {TOKEN_ENV} or the Airflow connection "
                         f"'{CONNECTION_ID}'") from None
                 token_reread = True

@@ -161,6 +161,7 @@ def _pull_endpoint(con: duckdb.DuckDBPyConnection, client: PlatformClient, endpo
     total_hint = None
     previous_keys: list[str] | None = None
     stager = _PageStager(con, endpoint.feed)
+    first_page = len(report.pages) + 1
     for _ in range(MAX_PAGES_PER_ENDPOINT):
         params = {"starttime": _format_ts(starttime), "pageNo": page_no, "pageSize": page_size}
         page = client.get_page(endpoint.path, params)
@@ -203,7 +204,7 @@ def _pull_endpoint(con: duckdb.DuckDBPyConnection, client: PlatformClient, endpo
         report.pages.append(result)
         log.info("platform %s: %s: %d records (%d new, %d updated, %d unchanged, %d quarantined)%s",
                  endpoint.name, page.request, result.records_in, result.inserted, result.updated, result.unchanged,
-                 result.quarantined, f"; about {total_hint} in the window" if total_hint and page_no == 1 else "")
+                 result.quarantined, f"; {total_hint} in the window" if total_hint and len(report.pages) == first_page else "")
         failpoint("platform.after_page_commit")
         watermark = new_watermark
         if stamps:

@@ -43,7 +43,7 @@ class Fault:
     (``field`` → ``new_name`` in ``records`` records after the first ``skip``;
     all when ``records`` is 0) |
     ``drop_field`` | ``expired_token`` (401) | ``rate_limited`` (429 with
-    Retry-After).
+    Retry-After) | ``unsorted`` (the page's records in reverse order).
     """
 
     kind: str
@@ -218,6 +218,8 @@ class PlatformEmulator:
         window = view[start:]
         chunk = window[(page_no - 1) * page_size: page_no * page_size]
         records = [dict(v.record) for v in chunk]
+        if kind == "unsorted":
+            records.reverse()  # a platform that does not sort by update time
         if kind in ("rename_field", "drop_field") and fault is not None:
             end = fault.skip + fault.records if fault.records else len(records)
             for record in records[fault.skip:end]:

@@ -201,3 +201,75 @@ def test_typed_expressions_agree_with_the_general_macros(macros):
                 f"select x, {typed_expression(column, 'x')}, {_general_expression(column, 'x')} from s2 "
                 f"where {typed_expression(column, 'x')} is distinct from {_general_expression(column, 'x')} limit 5").fetchall()
             assert differ == [], (feed.name, column.name)
+
+
+def _message(infno: str, bchno: str, **entry) -> dict:
+    purcinfo = {"fixmedins_bchno": bchno, "med_list_codg": PRODUCT, "finl_trns_pric": 3.5, "purc_retn_cnt": 2,
+                "purc_retn_stoin_time": "2024-05-01 08:30:00", "platform_order_no": "PO", **entry}
+    if infno == "3504":
+        purcinfo.pop("platform_order_no")
+    return {"infno": infno, "msgid": f"M{bchno}", "fixmedins_code": HOSPITAL, "fixmedins_name": "医院",
+            "input": {"purcinfo": purcinfo}}
+
+
+def make_json_landing(root: Path) -> Path:
+    make_landing(root)
+    for path in (root / "purchases").iterdir():
+        path.unlink()
+    messages = [
+        _message("3503", "J1"),
+        _message("3503", "J2", finl_trns_pric=41.0, purc_retn_cnt=3.0, memo="备注\n“引号”", rx_flag=True),
+        _message("3504", "J3", medins_prod_purc_no="J1", finl_trns_pric=None, gift=False),
+        _message("3503", "J4", finl_trns_pric=41.86, purc_retn_cnt=-1),
+        _message("3503", "J5", purc_retn_stoin_time="2024年5月1日", finl_trns_pric="1,234.5元", fixmedins_code=" h44080200017 "),
+        _message("3503", "J1", finl_trns_pric=9.9),  # conflicting duplicate
+        _message("3503", "J6", med_list_codg="XC10AAA131A001010199999"),
+    ]
+    flat = [{"infno": "3503", "fixmedins_code": HOSPITAL, "fixmedins_bchno": f"F{i}", "med_list_codg": PRODUCT,
+             "finl_trns_pric": 1.25 * i, "purc_retn_cnt": i + 1, "purc_retn_stoin_time": "2024-05-02"} for i in range(3)]
+    folder = root / "purchases"
+
+    def write_lines(name: str, records: list, extra: str = "") -> None:
+        (folder / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records) + extra,
+                                   encoding="utf-8")
+
+    write_lines("a-nhsa.jsonl", messages, extra="\n   \n")
+    write_lines("b-flat.jsonl", flat)
+    # Files the fast path must leave to the Python reader:
+    write_lines("c-trailing-comma.jsonl", messages[:2], extra='{"infno": "3503", "fixmedins_code": "H",}\n')
+    write_lines("d-nested.jsonl", [_message("3503", "N1", lot={"no": 1})])
+    write_lines("e-list.jsonl", [{**_message("3503", "L1"), "input": {"purcinfo": [_message("3503", "L1")["input"]["purcinfo"],
+                                                                                    _message("3503", "L2")["input"]["purcinfo"]]}}])
+    write_lines("f-exponent.jsonl", [_message("3503", "X1", finl_trns_pric=1e-05), _message("3503", "X2", purc_retn_cnt=1e17)])
+    write_lines("g-key-order.jsonl", [flat[0], {k: flat[1][k] for k in reversed(list(flat[1]))}])
+    write_lines("h-not-json.jsonl", messages[:1], extra="{not json\n")
+    return root
+
+
+def test_json_lines_parsed_by_duckdb_give_what_the_python_reader_gives(tmp_path, monkeypatch):
+    landing = make_json_landing(tmp_path / "landing")
+    fast_files: list[str] = []
+    original = loader._stage_jsonl_in_duckdb
+
+    def spy(con, feed, path):
+        staged = original(con, feed, path)
+        if staged is not None:
+            fast_files.append(path.name)
+        return staged
+
+    monkeypatch.setattr(loader, "_stage_jsonl_in_duckdb", spy)
+    fast = duckdb.connect(str(tmp_path / "fast.duckdb"))
+    ingest_landing(landing, fast, "run")
+    assert sorted(f for f in fast_files if f.endswith(".jsonl")) == ["a-nhsa.jsonl", "b-flat.jsonl"]
+
+    monkeypatch.setattr(loader, "_stage_jsonl_in_duckdb", lambda *args: None)
+    slow = duckdb.connect(str(tmp_path / "slow.duckdb"))
+    ingest_landing(landing, slow, "run")
+    got, expected = lake_contents(fast), lake_contents(slow)
+    for table in expected:
+        assert got[table] == expected[table], table
+    extra = json.loads(fast.execute("select _extra from purchases where fixmedins_bchno = 'J2'").fetchone()[0])
+    assert extra == {"msgid": "MJ2", "fixmedins_name": "医院", "memo": "备注\n“引号”", "rx_flag": "1"}
+    assert fast.execute("select finl_trns_pric from purchases where fixmedins_bchno = 'J2'").fetchone()[0] == 41
+    raw = json.loads(next(r[4] for r in got["quarantine"] if r[1] == "purchases/a-nhsa.jsonl" and r[2] == 4))
+    assert raw["purc_retn_cnt"] == "-1" and raw["finl_trns_pric"] == "41.86"

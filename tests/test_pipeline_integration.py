@@ -392,8 +392,17 @@ def test_broken_feed_ends_in_quarantine_and_failing_gate_keeps_publication(demo,
     broken.write_text("infno,fixmedins_code,fixmedins_bchno,med_list_codg,finl_trns_pric,purc_retn_cnt,purc_retn_stoin_time\n"
                       "3503,H00000000000,ZZ1,XNOPE,abc,-1,not-a-date\n", encoding="utf-8")
     (landing / "products" / "zz-empty.csv").write_bytes(b"")
+    # A valid line worth over a million yuan (100 stents) must not overflow
+    # any amount computation.
+    institution, product = published(warehouse, "select fixmedins_code, med_list_codg from purchase_lines "
+                                                "where category_group = 'hvc' limit 1").iloc[0]
+    (landing / "purchases" / "zz-stents.csv").write_text(
+        "infno,fixmedins_code,fixmedins_bchno,med_list_codg,finl_trns_pric,purc_retn_cnt,purc_retn_stoin_time,platform_order_no\n"
+        f"3503,{institution},ZZ-BIG-1,{product},12345.67,100,2026-10-20 10:00:00,PO-BIG-1\n", encoding="utf-8")
     completed = run_cli("run", "--landing", str(landing), "--warehouse", str(warehouse), "--as-of", AS_OF.isoformat(), "--quiet")
     assert completed.returncode == 0, completed.stderr
+    big = published(warehouse, "select amount from purchase_lines where fixmedins_bchno = 'ZZ-BIG-1'")
+    assert float(big["amount"][0]) == 1234567.0
     quarantine = published(warehouse, "select * from quarantine where source_file in ('purchases/zz-broken.csv', 'products/zz-empty.csv')")
     assert len(quarantine) == 2
     reasons = " ".join(quarantine["reason"])

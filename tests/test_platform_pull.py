@@ -179,6 +179,19 @@ def test_a_rejected_token_is_read_again_once_then_fails_with_a_clear_message(emu
     assert not any(TOKEN in record.getMessage() for record in caplog.records)
 
 
+def test_a_platform_that_does_not_sort_is_paged_by_number_and_the_watermark_waits(emulator):
+    emulator.add_faults(Fault("unsorted", "catalogue", times=1000))
+    lake = duckdb.connect()
+    catalogue = (ENDPOINTS_BY_NAME["catalogue"],)
+    pull_platform(lake, client_for(emulator, page_size=60), "run-unsorted", endpoints=catalogue)
+    served = {k: r["updateTime"] for k, r in emulator.current("catalogue").items()}
+    assert set(lake_versions(lake, "catalogue")) == set(served)
+    marks = [r[0] for r in lake.execute("select watermark_after from platform_pulls order by committed_at").fetchall()]
+    assert marks[:-1] == [None] * (len(marks) - 1) and marks[-1].strftime("%Y-%m-%d %H:%M:%S") == max(served.values())
+    pages = [r.query["pageNo"] for r in emulator.requests]
+    assert pages == [str(n) for n in range(1, len(pages) + 1)]  # one window, plain page numbers
+
+
 def test_redaction_removes_tokens_from_any_text():
     register_secret(TOKEN)
     text = f"GET http://x/orders?access_token={TOKEN}&pageNo=1 headers={{'Authorization': 'Bearer {TOKEN}'}}"

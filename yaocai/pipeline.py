@@ -428,6 +428,10 @@ def _clean_old_builds(layout: Layout, keep: str) -> None:
         for name in ("build.duckdb", "build.duckdb.wal"):
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(run_dir / "duckdb_tmp", ignore_errors=True)
+        # the dbt docs pages (~5 MB, the current ones are in WAREHOUSE/docs/);
+        # manifest.json and catalog.json stay with the run
+        for name in ("index.html", "static_index.html"):
+            (run_dir / "dbt_target" / name).unlink(missing_ok=True)
 
 
 def run_pipeline(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,

@@ -59,7 +59,7 @@ def summarise(published: Path) -> str:
         lines.append("  top price anomalies:")
         for row in con.execute(
             f"""select anomaly_id, severity, detail from anomalies
-               where anomaly_type in ('price_above_listed', 'price_peer_outlier') and {listed}
+               where (starts_with(anomaly_type, 'price_') or anomaly_type = 'listed_price_rise') and {listed}
                order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, gap desc, anomaly_id limit 5""").fetchall():
             lines.append(f"  [{row[1]}] {row[0]} {row[2]}")
         quarantined = con.execute("select count(*) from quarantine").fetchone()[0]

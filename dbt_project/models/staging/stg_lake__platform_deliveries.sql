@@ -8,7 +8,7 @@ select
     fixmedins_code,
     supplier_name,
     med_list_codg,
-    shipped_qty,
+    cast(shipped_qty as decimal(38, 6)) as shipped_qty,  -- × order price: see stg_lake__platform_orders
     send_out_at,
     receive_at,
     confirm_at,

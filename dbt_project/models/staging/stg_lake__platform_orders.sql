@@ -10,9 +10,11 @@ select
     supplier_name,
     med_list_codg,
     product_name,
-    order_qty,
+    -- Widened so quantity × price (decimal 18,6 each) cannot overflow
+    -- (DuckDB types that product decimal(18,12): at most 999,999.99 yuan).
+    cast(order_qty as decimal(38, 6)) as order_qty,
     order_price,
-    delivered_qty,
+    cast(delivered_qty as decimal(38, 6)) as delivered_qty,
     order_time,
     order_status,
     updated_at,

@@ -14,7 +14,10 @@ final as (
         case when infno = '3504' then -1 else 1 end as sign,
         med_list_codg,
         finl_trns_pric,
-        purc_retn_cnt,
+        -- Widened so price (decimal 18,6) × count does not overflow: DuckDB
+        -- types decimal(18,6) × decimal(18,6) as decimal(18,12), i.e. at most
+        -- 999,999.99 yuan a line; a line of 100 stents is more than that.
+        cast(purc_retn_cnt as decimal(38, 6)) as purc_retn_cnt,
         purc_retn_stoin_time as receipt_time,
         cast(purc_retn_stoin_time as date) as receipt_date,
         cast(date_trunc('month', purc_retn_stoin_time) as date) as month,

@@ -1,0 +1,100 @@
+"""A nightly delivery on top of a province-scale warehouse.
+
+The generated landing directory is split before the full run: the lines
+received on the last day(s) before the as-of date (about 60,000 lines at
+20 M, the size of one night's deliveries) are moved out of the last month's
+purchases files into night/purchases/<as-of>_night.csv. The full run
+(benchmarks/run.py) builds the warehouse from the rest, the history; then
+this module drops the night's file into the landing directory and runs the
+pipeline's steps again on the same warehouse, as the nightly DAG would,
+measuring each step. The night's file is removed again afterwards, so the
+landing directory can be reused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+NIGHT_LINES = 60_000
+NIGHT_FILE = "night.csv"
+
+
+def split_night(landing: Path, night_dir: Path, as_of: str, lines: int = NIGHT_LINES) -> dict:
+    """Move the latest ~``lines`` purchase lines out of the landing directory (once)."""
+    marker = night_dir / "split.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    month = as_of[:7]
+    files = sorted((landing / "purchases").glob(f"{month}_*.csv"))
+    if not files:
+        raise SystemExit(f"no purchases file of {month} to take a night from")
+    csv.field_size_limit(sys.maxsize)
+    rows: list[tuple[str, Path, list[str]]] = []
+    header: list[str] | None = None
+    for path in files:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            stamp = header.index("purc_retn_stoin_time")
+            rows.extend((row[stamp], path, row) for row in reader)
+    # The night: every line received from the cut-off day on (whole days).
+    days = sorted({stamp[:10] for stamp, _, _ in rows}, reverse=True)
+    cutoff, taken = days[0], 0
+    for day in days:
+        taken += sum(1 for stamp, _, _ in rows if stamp[:10] == day)
+        cutoff = day
+        if taken >= lines:
+            break
+    night_dir.mkdir(parents=True, exist_ok=True)
+    night = [row for stamp, _, row in rows if stamp[:10] >= cutoff]
+    with (night_dir / NIGHT_FILE).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(night)
+    for path in files:
+        kept = [row for stamp, source, row in rows if source == path and stamp[:10] < cutoff]
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(kept)
+        tmp.replace(path)
+    facts = {"night_lines": len(night), "from_day": cutoff, "days": days.index(cutoff) + 1}
+    marker.write_text(json.dumps(facts))
+    return facts
+
+
+def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str | None = None) -> dict:
+    """Run the nightly steps with the night's file added; compare with the full run."""
+    from benchmarks.run import AS_OF, REPO, STEPS, _python
+
+    landing = work / f"landing-{size}"
+    night_dir = work / f"night-{size}"
+    facts = json.loads((night_dir / "split.json").read_text())
+    target = landing / "purchases" / f"{AS_OF}_{NIGHT_FILE}"
+    shutil.copyfile(night_dir / NIGHT_FILE, target)
+    logs = work / "logs" / f"{size}-nightly"
+    env = {"YAOCAI_DUCKDB_MEMORY_LIMIT": memory_limit} if memory_limit else {}
+    context_file = work / f"context-{size}-nightly.json"
+    steps = {}
+    try:
+        for step in STEPS:
+            steps[step] = measure(step, _python(str(REPO / "benchmarks" / "run.py"), "--step", step, str(landing),
+                                                str(work / f"warehouse-{size}"), AS_OF, str(context_file)), logs, env)
+            if steps[step]["exit"] != 0:
+                break
+    finally:
+        target.unlink(missing_ok=True)
+    nightly_total = sum(s["seconds"] for name, s in steps.items() if name != "start")
+    full_total = sum(s["seconds"] for name, s in full["steps"].items() if name != "start")
+    share = nightly_total / full_total if full_total else None
+    summary = (f"{facts['night_lines']:,} lines ({facts['days']} day(s) from {facts['from_day']}): "
+               + ", ".join(f"{name} {s['seconds']:.1f}s" for name, s in steps.items() if name != "start")
+               + f"; total {nightly_total:.1f}s = {share:.0%} of the full run ({full_total:.1f}s)")
+    print("  nightly: " + summary, flush=True)
+    return {**facts, "steps": steps, "total_seconds": round(nightly_total, 2),
+            "share_of_full_run": round(share, 4) if share else None, "summary": summary}

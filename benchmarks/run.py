@@ -1,0 +1,403 @@
+"""Province-scale benchmark: yaocai's stages against a floor and a peer.
+
+For each size (purchase lines) it generates a demo landing directory with
+yaocai.demo_data (institutions and products grow with the volume: ≥ 3,000 and
+≥ 20,000 at 20 M), then measures, each in its own process:
+
+* floor  one DuckDB pass reading every purchases file once and summing
+         price × quantity (benchmarks/floor.py): the cost of touching the data;
+* the pipeline's steps (yaocai/pipeline.py) on a fresh warehouse: ingest,
+         reviews, dbt build, gate, publish, reports;
+* peer   the three indicators computed with pandas from the same files the
+         way an analyst would (benchmarks/peer.py), checked against the
+         publication;
+
+with wall time, CPU time, peak RSS (largest process of the step's process
+tree, from wait4, and the sampled sum over the tree) and the load average
+before and after. Ratios to the floor are the figures we track.
+
+    .venv/bin/python benchmarks/run.py                          # 1M, 5M, 20M
+    .venv/bin/python benchmarks/run.py --sizes 1M --work /tmp/yaocai-bench
+
+Data go to --work (default /tmp/yaocai-bench, never inside the repository);
+results to benchmarks/results/<size>.json and the table in
+benchmarks/RESULTS.md (between the results markers). ``--nightly`` also
+measures a nightly delivery on top of the largest size (see nightly.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+RESULTS_DIR = REPO / "benchmarks" / "results"
+RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
+MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
+SIZES = {"200k": 200_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
+STEPS = ("start", "ingest", "reviews", "build", "gate", "publish", "reports")
+AS_OF = "2026-10-31"
+
+
+# --------------------------------------------------------------------------
+# measuring a child process
+# --------------------------------------------------------------------------
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None) -> dict:
+    """Run ``command``; wall and CPU time, peak RSS, load average, its last JSON line."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    with out_path.open("w") as out, err_path.open("w") as err:
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=REPO)
+        peak = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.25):
+                peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        # wait4 gives the child's rusage including the children it waited for
+        # (dbt): ru_maxrss is the largest resident set of any of them.
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        sampler.join()
+    seconds = time.monotonic() - started
+    result = {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "max_rss_mb": round(usage.ru_maxrss / 1024),
+        "tree_rss_peak_mb": round(peak[0] / 2**20),
+        "load_before": [round(x, 2) for x in load_before],
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+        "exit": proc.returncode,
+    }
+    lines = [line for line in out_path.read_text(errors="replace").splitlines() if line.startswith("{")]
+    if lines:
+        try:
+            result["output"] = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            pass
+    if proc.returncode != 0:
+        result["error"] = err_path.read_text(errors="replace")[-3000:]
+    print(f"  {name:<10} {seconds:8.1f}s  cpu {result['cpu_seconds']:8.1f}s  rss {result['max_rss_mb']:6d} MB "
+          f"(tree {result['tree_rss_peak_mb']:6d} MB)  load {load_before[0]:.1f}→{result['load_after'][0]:.1f}"
+          + ("" if proc.returncode == 0 else f"  FAILED (exit {proc.returncode}, see {err_path})"), flush=True)
+    return result
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+# --------------------------------------------------------------------------
+# one pipeline step in this process (called by the orchestrator)
+# --------------------------------------------------------------------------
+
+def run_step(step: str, landing: str, warehouse: str, as_of: str, context_file: Path) -> dict:
+    from yaocai import pipeline
+
+    if step == "start":
+        ctx = pipeline.start_run(landing, warehouse, dt.date.fromisoformat(as_of), trigger="cli")
+        context_file.write_text(json.dumps(ctx.to_dict()))
+        return {"run_id": ctx.run_id, "line": f"run {ctx.run_id}"}
+    ctx = pipeline.RunContext(**json.loads(context_file.read_text()))
+    functions = {"ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
+                 "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
+    try:
+        result = functions[step](ctx)
+    except BaseException as exc:
+        if step != "reports":
+            pipeline.fail_run(ctx, f"{type(exc).__name__}: {exc}")
+        raise
+    return {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+# --------------------------------------------------------------------------
+# the benchmark of one size
+# --------------------------------------------------------------------------
+
+def landing_for(work: Path, size: str, lines: int) -> tuple[Path, dict]:
+    landing = work / f"landing-{size}"
+    truth_file = landing / "demo_truth.json"
+    if truth_file.exists():
+        truth = json.loads(truth_file.read_text())
+        if truth.get("purchase_lines_requested") == lines:
+            return landing, {"reused": True}
+        shutil.rmtree(landing)
+    generated = measure(f"generate-{size}", _python(__file__, "--generate", str(landing), str(lines)), work / "logs")
+    if generated["exit"] != 0:
+        raise SystemExit(f"generating {size} failed: {generated.get('error')}")
+    return landing, generated
+
+
+def purchase_files(landing: Path) -> list[Path]:
+    return sorted(p for p in (landing / "purchases").iterdir() if p.suffix in (".csv", ".jsonl"))
+
+
+def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str | None, night: bool = False) -> dict:
+    print(f"== {size} ({lines:,} purchase lines requested) in {work}", flush=True)
+    landing, generated = landing_for(work, size, lines)
+    night_facts = None
+    if night:  # hold the last day(s) back for the nightly measurement (benchmarks/nightly.py)
+        from benchmarks.nightly import split_night
+
+        night_facts = split_night(landing, work / f"night-{size}", AS_OF)
+    truth = json.loads((landing / "demo_truth.json").read_text())
+    purchases = purchase_files(landing)
+    result: dict = {
+        "size": size,
+        "purchase_lines_requested": lines,
+        "purchase_lines": sum(v for k, v in truth["counts"].items() if k.startswith("purchases/"))
+        - (night_facts or {}).get("night_lines", 0),
+        "institutions": truth["institutions"],
+        "products": truth["products"],
+        "purchase_files": len(purchases),
+        "landing_bytes": sum(p.stat().st_size for p in purchases),
+        "generate": generated,
+        "held_back_for_nightly": night_facts,
+        "started_at": dt.datetime.now().isoformat(timespec="seconds"),
+    }
+    logs = work / "logs" / size
+    env = {"YAOCAI_DUCKDB_MEMORY_LIMIT": memory_limit} if memory_limit else {}
+    result["floor"] = measure("floor", _python(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
+    warehouse = work / f"warehouse-{size}"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    context_file = work / f"context-{size}.json"
+    steps = {}
+    for step in STEPS:
+        steps[step] = measure(step, _python(__file__, "--step", step, str(landing), str(warehouse), AS_OF,
+                                            str(context_file)), logs, env)
+        if steps[step]["exit"] != 0:
+            break
+    result["steps"] = steps
+    published = warehouse / "yaocai.duckdb"
+    if published.exists():
+        result["publication"] = publication_facts(warehouse)
+    if peer:
+        peer_out = work / f"peer-{size}"
+        result["peer"] = measure("peer", _python(str(REPO / "benchmarks" / "peer.py"), str(landing), "--as-of", AS_OF,
+                                                 "--out", str(peer_out)), logs)
+        if published.exists() and result["peer"]["exit"] == 0:
+            result["peer"]["agreement"] = compare_with_peer(published, peer_out)
+    result["finished_at"] = dt.datetime.now().isoformat(timespec="seconds")
+    return result
+
+
+def publication_facts(warehouse: Path) -> dict:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "yaocai.duckdb"), read_only=True)
+    try:
+        tables = dict(con.execute("select table_name, estimated_size from duckdb_tables() "
+                                  "where schema_name = 'main' order by 1").fetchall())
+    finally:
+        con.close()
+    return {"bytes": (warehouse / "yaocai.duckdb").stat().st_size,
+            "lake_bytes": (warehouse / "state" / "lake.duckdb").stat().st_size,
+            "purchase_lines_rows": tables.get("purchase_lines"), "tables": len(tables)}
+
+
+def compare_with_peer(published: Path, peer_out: Path) -> dict:
+    """How closely the peer's indicators match the publication (same rows, same values)."""
+    import duckdb
+    import pandas as pd
+
+    checks = {
+        "platform_purchase_ratio": (["fixmedins_code", "month", "category_group"], "ratio", "month"),
+        "price_deviation_index": (["fixmedins_code", "month", "category_group"], "pdi", "month"),
+        "vbp_completion": (["batch_code", "group_code", "fixmedins_code", "period_start"], "completion_rate",
+                           "period_start"),
+    }
+    con = duckdb.connect(str(published), read_only=True)
+    agreement = {}
+    try:
+        for table, (keys, value, date_column) in checks.items():
+            pub = con.execute(f"select {', '.join(keys)}, {value} from {table}").df()
+            peer = pd.read_csv(peer_out / f"{table}.csv", usecols=[*keys, value], parse_dates=[date_column])
+            pub[date_column] = pd.to_datetime(pub[date_column])
+            merged = pub.merge(peer, on=keys, how="outer", suffixes=("_yaocai", "_peer"), indicator=True)
+            both = merged[merged["_merge"] == "both"]
+            a, b = both[f"{value}_yaocai"].astype(float), both[f"{value}_peer"].astype(float)
+            same = ((a - b).abs() <= 1e-6 * b.abs().clip(lower=1)) | (a.isna() & b.isna())
+            agreement[table] = {"rows_yaocai": len(pub), "rows_peer": len(peer), "rows_matched": len(both),
+                                "values_equal": int(same.sum())}
+    finally:
+        con.close()
+    return agreement
+
+
+# --------------------------------------------------------------------------
+# machine and report
+# --------------------------------------------------------------------------
+
+def machine() -> dict:
+    from importlib.metadata import version
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    versions = {}
+    for package in ("duckdb", "dbt-core", "dbt-duckdb", "pandas", "numpy", "great_expectations", "openpyxl"):
+        try:
+            versions[package] = version(package)
+        except Exception:
+            versions[package] = None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip())
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform(),
+            "python": platform.python_version(), "versions": versions,
+            "commit": commit + ("+uncommitted changes" if dirty else ""),
+            "duckdb_memory_limit": os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", "8GB (default)")}
+
+
+def render(results: list[dict]) -> str:
+    """Markdown tables of the results (written into RESULTS.md)."""
+    out = []
+    if results:
+        m = results[-1]["machine"]
+        out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}; Python {m['python']}, "
+                   + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; commit {m['commit']}; "
+                   f"DuckDB memory limit {m['duckdb_memory_limit']}.\n")
+    header = "| size | lines | inst. | products | floor | " + " | ".join(STEPS[1:]) + " | total | peer | yaocai ÷ peer |"
+    out += [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in results:
+        floor = r["floor"]["seconds"]
+        steps = r.get("steps", {})
+        total = sum(s["seconds"] for name, s in steps.items() if name != "start")
+        cells = [f"{steps[s]['seconds']:.1f}s ({steps[s]['seconds'] / floor:.1f}×)" if s in steps else "—" for s in STEPS[1:]]
+        peer = r.get("peer", {}).get("seconds")
+        out.append(f"| {r['size']} | {r['purchase_lines']:,} | {r['institutions']:,} | {r['products']:,} | {floor:.1f}s | "
+                   + " | ".join(cells) + f" | **{total:.1f}s ({total / floor:.1f}×)** | "
+                   + (f"{peer:.1f}s ({peer / floor:.1f}×) | {total / peer:.2f} |" if peer else "— | — |"))
+    out += ["", "Peak memory (MB; largest process of the step / sampled sum over its process tree) and load average "
+            "(1-minute, before → after):", ""]
+    header = "| size | floor | " + " | ".join(STEPS[1:]) + " | peer |"
+    out += [header, "|" + "---|" * (header.count("|") - 1)]
+    for r in results:
+        def cell(s: dict | None) -> str:
+            return "—" if not s else f"{s['max_rss_mb']:,} / {s['tree_rss_peak_mb']:,} (load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})"
+        steps = r.get("steps", {})
+        out.append(f"| {r['size']} | {cell(r['floor'])} | " + " | ".join(cell(steps.get(s)) for s in STEPS[1:])
+                   + f" | {cell(r.get('peer'))} |")
+    agreements = [(r["size"], r["peer"]["agreement"]) for r in results if r.get("peer", {}).get("agreement")]
+    if agreements:
+        out += ["", "Peer vs publication (rows matched on the key / values equal within 1e-6 relative):", ""]
+        for size, agreement in agreements:
+            out.append(f"- {size}: " + "; ".join(
+                f"{t} {a['rows_matched']:,}/{a['rows_yaocai']:,} rows, {a['values_equal']:,} equal"
+                for t, a in agreement.items()))
+    nightly = [r for r in results if r.get("nightly")]
+    for r in nightly:
+        n = r["nightly"]
+        out += ["", f"Nightly delivery on {r['size']}: " + n.get("summary", "")]
+    return "\n".join(out) + "\n"
+
+
+def write_report() -> None:
+    results = []
+    for size in SIZES:
+        path = RESULTS_DIR / f"{size}.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+    table = render(results)
+    text = RESULTS_MD.read_text() if RESULTS_MD.exists() else f"# Benchmark results\n\n{MARK_START}\n{MARK_END}\n"
+    if MARK_START not in text:
+        text += f"\n{MARK_START}\n{MARK_END}\n"
+    head, rest = text.split(MARK_START, 1)
+    _, tail = rest.split(MARK_END, 1)
+    RESULTS_MD.write_text(f"{head}{MARK_START}\n{table}{MARK_END}{tail}")
+
+
+# --------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="yaocai province-scale benchmark")
+    parser.add_argument("--sizes", default="1M,5M,20M", help=f"comma-separated, of {', '.join(SIZES)} (default 1M,5M,20M)")
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("YAOCAI_BENCH_WORK", "/tmp/yaocai-bench")),
+                        help="where landing data and warehouses go (default /tmp/yaocai-bench)")
+    parser.add_argument("--no-peer", action="store_true", help="skip the pandas peer")
+    parser.add_argument("--nightly", action="store_true", help="also measure a nightly delivery on the largest size")
+    parser.add_argument("--memory-limit", help="YAOCAI_DUCKDB_MEMORY_LIMIT for the steps (default: the pipeline's)")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the RESULTS.md table from results/*.json")
+    parser.add_argument("--generate", nargs=2, metavar=("LANDING", "LINES"), help=argparse.SUPPRESS)
+    parser.add_argument("--step", nargs=5, metavar=("STEP", "LANDING", "WAREHOUSE", "AS_OF", "CONTEXT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.generate:
+        from yaocai.demo_data import generate_demo_landing
+
+        truth = generate_demo_landing(Path(args.generate[0]), purchase_lines=int(args.generate[1]),
+                                      as_of=dt.date.fromisoformat(AS_OF))
+        print(json.dumps({"institutions": truth["institutions"], "products": truth["products"]}))
+        return 0
+    if args.step:
+        step, landing, warehouse, as_of, context = args.step
+        print(json.dumps(run_step(step, landing, warehouse, as_of, Path(context)), ensure_ascii=False, default=str))
+        return 0
+    if args.report_only:
+        write_report()
+        return 0
+
+    work = args.work.resolve()
+    if work == REPO or REPO in work.parents:
+        raise SystemExit(f"--work {work} is inside the repository; benchmark data never go there")
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown:
+        raise SystemExit(f"unknown size(s) {unknown}; choose from {list(SIZES)}")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    for size in sizes:
+        nightly = args.nightly and size == sizes[-1]
+        result = bench_size(size, SIZES[size], work, peer=not args.no_peer, memory_limit=args.memory_limit, night=nightly)
+        if nightly:
+            from benchmarks.nightly import bench_nightly
+
+            result["nightly"] = bench_nightly(size, work, result, measure, memory_limit=args.memory_limit)
+        result["machine"] = machine()
+        (RESULTS_DIR / f"{size}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
+        write_report()
+        print(render([result]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
