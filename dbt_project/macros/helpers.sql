@@ -19,3 +19,14 @@
 {% macro severity_rank(column) -%}
     case {{ column }} when 'high' then 3 when 'medium' then 2 when 'low' then 1 end
 {%- endmacro %}
+
+{# Does a purchase line count toward a VBP agreement's completion?
+   Designated brand set (designated_med_list_codg): only that product counts;
+   otherwise any winning product of the agreement's batch and group
+   (data-contract.md §2). `gp` is the line's row in int_vbp_group_products
+   (NULL when the product is not in the group). One definition for
+   vbp_completion, vbp_progress_monthly and vbp_savings. #}
+{% macro vbp_counts_toward_completion(agreement, line, gp) -%}
+    (({{ agreement }}.designated_med_list_codg is null and {{ gp }}.is_winning)
+     or {{ line }}.med_list_codg = {{ agreement }}.designated_med_list_codg)
+{%- endmacro %}

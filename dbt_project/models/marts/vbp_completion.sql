@@ -48,8 +48,7 @@ quantities as (
         a.fixmedins_code,
         a.period_start,
         coalesce(sum(l.net_qty_min_units) filter (
-            where (a.designated_med_list_codg is null and gp.is_winning)
-               or l.med_list_codg = a.designated_med_list_codg), 0) as purchased_qty,
+            where {{ vbp_counts_toward_completion('a', 'l', 'gp') }}), 0) as purchased_qty,
         coalesce(sum(l.net_qty_min_units) filter (where not gp.is_winning), 0) as nonwinning_qty
     from agreements as a
     left join lines as l

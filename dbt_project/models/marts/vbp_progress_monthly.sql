@@ -27,8 +27,7 @@ monthly_qty as (
     select
         m.batch_code, m.group_code, m.fixmedins_code, m.period_start, m.month,
         coalesce(sum(l.net_qty_min_units) filter (
-            where (m.designated_med_list_codg is null and gp.is_winning)
-               or l.med_list_codg = m.designated_med_list_codg), 0) as month_qty
+            where {{ vbp_counts_toward_completion('m', 'l', 'gp') }}), 0) as month_qty
     from months as m
     left join {{ ref('purchase_lines') }} as l
         on l.fixmedins_code = m.fixmedins_code

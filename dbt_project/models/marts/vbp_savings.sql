@@ -61,7 +61,7 @@ winning_lines as (
         and not l.is_gift and not l.is_after_as_of
     left join group_products as gp
         on gp.batch_code = a.batch_code and gp.group_code = a.group_code and gp.med_list_codg = l.med_list_codg
-    where (a.designated_med_list_codg is null and gp.is_winning) or l.med_list_codg = a.designated_med_list_codg
+    where {{ vbp_counts_toward_completion('a', 'l', 'gp') }}
     group by all
 ),
 
