@@ -63,7 +63,9 @@ def split_night(landing: Path, night_dir: Path, as_of: str, lines: int = NIGHT_L
             writer.writerow(header)
             writer.writerows(kept)
         tmp.replace(path)
-    facts = {"night_lines": len(night), "from_day": cutoff, "days": days.index(cutoff) + 1}
+    facts = {"night_lines": len(night), "from_day": cutoff,
+             "days_through_as_of": sum(1 for day in days if cutoff <= day <= as_of),
+             "lines_after_as_of": sum(1 for stamp, _, _ in rows if stamp[:10] > as_of)}
     marker.write_text(json.dumps(facts))
     return facts
 
@@ -92,7 +94,8 @@ def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str 
     nightly_total = sum(s["seconds"] for name, s in steps.items() if name != "start")
     full_total = sum(s["seconds"] for name, s in full["steps"].items() if name != "start")
     share = nightly_total / full_total if full_total else None
-    summary = (f"{facts['night_lines']:,} lines ({facts['days']} day(s) from {facts['from_day']}): "
+    days = facts.get("days_through_as_of", facts.get("days"))
+    summary = (f"{facts['night_lines']:,} lines ({days} day(s) from {facts['from_day']}): "
                + ", ".join(f"{name} {s['seconds']:.1f}s" for name, s in steps.items() if name != "start")
                + f"; total {nightly_total:.1f}s = {share:.0%} of the full run ({full_total:.1f}s)")
     print("  nightly: " + summary, flush=True)

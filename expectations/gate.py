@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from yaocai.faults import failpoint
+from yaocai.layout import duckdb_memory_limit
 
 log = logging.getLogger("yaocai.gate")
 
@@ -43,24 +45,32 @@ class GateOutcome:
     data_docs: str | None = None
 
 
+def _reader(build: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Callable[[], pd.DataFrame]:
+    return lambda: build.execute(sql, params or []).df()
+
+
 def _frames(build: duckdb.DuckDBPyConnection, run_id: str, previous_db: Path | None,
-            published_suite_names: list[str]) -> dict[str, pd.DataFrame]:
-    """Everything the suites validate, keyed by suite name."""
-    frames: dict[str, pd.DataFrame] = {}
+            published_suite_names: list[str]) -> dict[str, pd.DataFrame | Callable[[], pd.DataFrame]]:
+    """Everything the suites validate, keyed by suite name. The tables are
+    given as readers, called when their suite runs, so one table is in memory
+    at a time: the published marts grow with institutions × months of
+    history, and holding them all at once does not stay bounded."""
+    frames: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]] = {}
     # Landed rows of this run (files loaded by this run), bounded.
     for feed in ("institutions", "products", "listed_prices", "vbp_results", "vbp_agreed_volumes", "purchases"):
-        frames[f"landed_{feed}"] = build.execute(
+        frames[f"landed_{feed}"] = _reader(
+            build,
             f"select * from lake.main.{feed} where _file_id in "
             f"(select file_id from lake.main.ingest_manifest where run_id = ? and status = 'loaded') "
             f"using sample reservoir({SAMPLE_ROWS} rows) repeatable (42)",
             [run_id],
-        ).df()
+        )
     for name in published_suite_names:
         if name in SAMPLED_TABLES:
-            frames[name] = build.execute(
-                f"select * from main.{SAMPLED_TABLES[name]} using sample reservoir({SAMPLE_ROWS} rows) repeatable (42)").df()
+            frames[name] = _reader(
+                build, f"select * from main.{SAMPLED_TABLES[name]} using sample reservoir({SAMPLE_ROWS} rows) repeatable (42)")
         else:
-            frames[name] = build.execute(f"select * from main.{name}").df()
+            frames[name] = _reader(build, f"select * from main.{name}")
     frames["run_accounting"] = build.execute(
         """select source_file, rows_in, rows_loaded, rows_quarantined,
                   rows_in = rows_loaded + rows_quarantined as balanced
@@ -93,20 +103,27 @@ def _frames(build: duckdb.DuckDBPyConnection, run_id: str, previous_db: Path | N
 def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: str, as_of: dt.date, out_dir: Path) -> GateOutcome:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from expectations.suites import published_suites
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    build = duckdb.connect(str(build_db), read_only=True)
+    try:
+        build.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
+        build.execute(f"attach '{lake_db}' as lake (read_only)")
+        frames = _frames(build, run_id, previous_db, list(published_suites()))
+        failpoint("gate.after_read")
+        return _validate(frames, run_id, as_of, out_dir)
+    finally:
+        build.close()
+
+
+def _validate(frames: dict, run_id: str, as_of: dt.date, out_dir: Path) -> GateOutcome:
+    """Each suite on its frame (read from the still-open build file when its turn comes)."""
     import great_expectations as gx  # heavy import, only for the gate
 
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from expectations.suites import landed_suites, published_suites, run_suites
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    build = duckdb.connect(str(build_db), read_only=True)
-    try:
-        build.execute(f"attach '{lake_db}' as lake (read_only)")
-        frames = _frames(build, run_id, previous_db, list(published_suites()))
-    finally:
-        build.close()
-    failpoint("gate.after_read")
 
     context = gx.get_context(mode="file", project_root_dir=str(out_dir))
     # GX's per-metric progress bars would flood the run and task logs.
@@ -115,7 +132,9 @@ def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: st
     outcome = GateOutcome(passed=True)
     suites = {**landed_suites(), **published_suites(), **run_suites()}
     for name, suite in suites.items():
-        frame = frames[name]
+        frame = frames.pop(name)
+        if callable(frame):
+            frame = frame()  # read now: one table in memory at a time
         if frame.empty and name.startswith(("landed_", "row_counts")):
             continue  # nothing new landed in this feed / no previous publication
         asset = datasource.add_dataframe_asset(name)

@@ -18,6 +18,7 @@ ANOMALY_TYPES = {  # code: (sheet / section title, short description)
     "listed_price_rise": ("挂网价异常上涨", "产品挂网价在一个月内明显上调"),
     "offplatform_listed": ("网下采购挂网产品", "已挂网产品未通过省级平台采购"),
     "vbp_nonwinning_substitution": ("非中选产品替代", "非中选产品采购量超过中选产品"),
+    "payment_overdue": ("拖欠货款", "确认收货后超过约定天数（默认30天）未足额回款"),
 }
 
 

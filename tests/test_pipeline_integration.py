@@ -358,6 +358,83 @@ def test_gate_results_and_data_docs_kept_with_the_run(demo):
     assert (run_dir / "gate" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
 
 
+# --- issue 8: pulled from the provincial platform, three flows reconciled --
+# (before the tests below add deliveries to the shared warehouse)
+
+def test_dag_pulled_the_platform_completely_despite_every_fault(demo):
+    platform = demo["platform"]
+    assert {r.fault for r in platform.requests if r.fault} == {
+        "error500", "repeat_page", "slow", "rate_limited", "expired_token", "rename_field"}
+    lake = duckdb.connect(str(demo["warehouse"] / "state" / "lake.duckdb"), read_only=True)
+    try:
+        renamed = quarantined_keys(lake, "catalogue")
+        assert len(renamed) == 2 and all("minPacPubonlnPric (listed_price)" in r for r in renamed.values())
+        # every record the platform shows is landed once, in its current version
+        assert_complete(lake, platform, {"catalogue": set(renamed)})
+        pulls = lake.execute("select count(*), count(*) filter (where records_in <> inserted + updated + unchanged "
+                             "+ quarantined) from platform_pulls").fetchone()
+        assert pulls[0] > 10 and pulls[1] == 0
+    finally:
+        lake.close()
+    counts = published(demo["warehouse"], "select count(*) n from quarantine where source_file like 'api:catalogue?%'")
+    assert counts["n"][0] == 2  # published with the other rejected rows
+    assert "pull_platform" in demo["dag_log"]
+
+
+def test_reconciliation_tables_find_exactly_what_the_platform_planted(demo):
+    truth = demo["platform"].dataset.truth
+    wh = demo["warehouse"]
+    unmatched = published(wh, "select distinct fixmedins_code, platform_order_no from platform_unmatched_receipts")
+    assert set(map(tuple, unmatched.values.tolist())) == {tuple(t) for t in truth["unknown_orders"]}
+    recon = published(wh, "select fixmedins_code, order_no, delivered_qty, received_qty, recon_status "
+                          "from platform_order_reconciliation where is_discrepancy")
+    not_received = recon[recon["recon_status"] == "not_received"]
+    mismatch = recon[recon["recon_status"] == "qty_mismatch"]
+    assert set(zip(not_received["fixmedins_code"], not_received["order_no"])) == {tuple(t) for t in truth["never_received"]}
+    assert {(c, o, int(d), int(r)) for c, o, d, r in
+            mismatch[["fixmedins_code", "order_no", "delivered_qty", "received_qty"]].values.tolist()} == {
+        tuple(t) for t in truth["qty_mismatch"]}
+    overdue = published(wh, "select fixmedins_code, supplier_name, invoice_no, payment_status "
+                            "from platform_invoice_payments where is_overdue")
+    assert {(c, s, i, "paid_late" if st == "paid_late" else "unpaid") for c, s, i, st in overdue.values.tolist()} == {
+        tuple(t) for t in truth["overdue_invoices"]}
+    anomalies = published(wh, "select * from anomalies where anomaly_type = 'payment_overdue'")
+    assert set(zip(anomalies["fixmedins_code"], anomalies["invoice_no"])) == set(
+        zip(overdue["fixmedins_code"], overdue["invoice_no"]))
+    assert anomalies["detail"].str.contains("请说明拖欠货款的原因").all() and anomalies["anomaly_id"].is_unique
+    fill = published(wh, "select supplier_name, sum(delivered_qty) / sum(ordered_qty) as rate "
+                         "from platform_supplier_fill_rate group by all order by rate limit 1")
+    assert fill["supplier_name"][0] == truth["short_fill_supplier"] and fill["rate"][0] < 0.95
+    timeliness = published(wh, "select sum(paid_on_time) on_time, sum(invoices_decided) decided, "
+                               "sum(paid_late + unpaid_overdue) late from platform_payment_timeliness")
+    assert timeliness["late"][0] == len(truth["overdue_invoices"])
+    assert timeliness["on_time"][0] + timeliness["late"][0] == timeliness["decided"][0]
+    # the alternative ratio sits beside the contract's, which it never changes
+    side = published(wh, "select b.ratio, r.ratio as contract_ratio, b.numerator_basis, b.ratio_selected "
+                         "from platform_purchase_ratio_by_orders b join platform_purchase_ratio r "
+                         "using (fixmedins_code, month, category_group)")
+    assert len(side) > 100 and (side["numerator_basis"] == "receipts").all()
+    assert np.allclose(side["ratio"], side["contract_ratio"], equal_nan=True)
+    assert np.allclose(side["ratio_selected"], side["ratio"], equal_nan=True)
+    tables = published(wh, "select table_name, comment from duckdb_tables() where schema_name = 'main'")
+    documented = dict(zip(tables["table_name"], tables["comment"]))
+    assert all(" / " in (documented.get(t) or "") for t in PLATFORM_TABLES)
+
+
+def test_no_credential_in_any_log(demo):
+    """The token reached the client (the pull worked) but no log line, task
+    log, run file or published table carries it."""
+    texts = [demo["dag_log"]]
+    for folder in (demo["airflow_home"] / "logs", demo["warehouse"] / "state" / "runs"):
+        texts += [p.read_text(errors="replace") for p in folder.rglob("*")
+                  if p.is_file() and p.suffix in (".log", ".json", ".txt", "")]
+    assert len(texts) > 5 and not any(PLATFORM_TOKEN in text for text in texts)
+    runs = published(demo["warehouse"], "select message from runs")
+    quarantine = published(demo["warehouse"], "select raw_content, reason from quarantine")
+    assert not runs["message"].fillna("").str.contains(PLATFORM_TOKEN).any()
+    assert not quarantine.fillna("").apply(lambda c: c.str.contains(PLATFORM_TOKEN)).any().any()
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -504,79 +581,3 @@ def test_missing_uploads_are_listed_never_a_zero_ratio(demo):
                       "where not is_after_as_of group by all")
     uploaded = completeness[completeness["has_uploads"]].merge(lines, on=["fixmedins_code", "month"])
     assert len(uploaded) == completeness["has_uploads"].sum() and (uploaded["n"] == uploaded["line_count"]).all()
-
-
-# --- issue 8: pulled from the provincial platform, three flows reconciled --
-
-def test_dag_pulled_the_platform_completely_despite_every_fault(demo):
-    platform = demo["platform"]
-    assert {r.fault for r in platform.requests if r.fault} == {
-        "error500", "repeat_page", "slow", "rate_limited", "expired_token", "rename_field"}
-    lake = duckdb.connect(str(demo["warehouse"] / "state" / "lake.duckdb"), read_only=True)
-    try:
-        renamed = quarantined_keys(lake, "catalogue")
-        assert len(renamed) == 2 and all("minPacPubonlnPric (listed_price)" in r for r in renamed.values())
-        # every record the platform shows is landed once, in its current version
-        assert_complete(lake, platform, {"catalogue": set(renamed)})
-        pulls = lake.execute("select count(*), count(*) filter (where records_in <> inserted + updated + unchanged "
-                             "+ quarantined) from platform_pulls").fetchone()
-        assert pulls[0] > 10 and pulls[1] == 0
-    finally:
-        lake.close()
-    counts = published(demo["warehouse"], "select count(*) n from quarantine where source_file like 'api:catalogue?%'")
-    assert counts["n"][0] == 2  # published with the other rejected rows
-    assert "pull_platform" in demo["dag_log"]
-
-
-def test_reconciliation_tables_find_exactly_what_the_platform_planted(demo):
-    truth = demo["platform"].dataset.truth
-    wh = demo["warehouse"]
-    unmatched = published(wh, "select distinct fixmedins_code, platform_order_no from platform_unmatched_receipts")
-    assert set(map(tuple, unmatched.values.tolist())) == {tuple(t) for t in truth["unknown_orders"]}
-    recon = published(wh, "select fixmedins_code, order_no, delivered_qty, received_qty, recon_status "
-                          "from platform_order_reconciliation where is_discrepancy")
-    not_received = recon[recon["recon_status"] == "not_received"]
-    mismatch = recon[recon["recon_status"] == "qty_mismatch"]
-    assert set(zip(not_received["fixmedins_code"], not_received["order_no"])) == {tuple(t) for t in truth["never_received"]}
-    assert {(c, o, int(d), int(r)) for c, o, d, r in
-            mismatch[["fixmedins_code", "order_no", "delivered_qty", "received_qty"]].values.tolist()} == {
-        tuple(t) for t in truth["qty_mismatch"]}
-    overdue = published(wh, "select fixmedins_code, supplier_name, invoice_no, payment_status "
-                            "from platform_invoice_payments where is_overdue")
-    assert {(c, s, i, "paid_late" if st == "paid_late" else "unpaid") for c, s, i, st in overdue.values.tolist()} == {
-        tuple(t) for t in truth["overdue_invoices"]}
-    anomalies = published(wh, "select * from anomalies where anomaly_type = 'payment_overdue'")
-    assert set(zip(anomalies["fixmedins_code"], anomalies["invoice_no"])) == set(
-        zip(overdue["fixmedins_code"], overdue["invoice_no"]))
-    assert anomalies["detail"].str.contains("请说明拖欠货款的原因").all() and anomalies["anomaly_id"].is_unique
-    fill = published(wh, "select supplier_name, sum(delivered_qty) / sum(ordered_qty) as rate "
-                         "from platform_supplier_fill_rate group by all order by rate limit 1")
-    assert fill["supplier_name"][0] == truth["short_fill_supplier"] and fill["rate"][0] < 0.95
-    timeliness = published(wh, "select sum(paid_on_time) on_time, sum(invoices_decided) decided, "
-                               "sum(paid_late + unpaid_overdue) late from platform_payment_timeliness")
-    assert timeliness["late"][0] == len(truth["overdue_invoices"])
-    assert timeliness["on_time"][0] + timeliness["late"][0] == timeliness["decided"][0]
-    # the alternative ratio sits beside the contract's, which it never changes
-    side = published(wh, "select b.ratio, r.ratio as contract_ratio, b.numerator_basis, b.ratio_selected "
-                         "from platform_purchase_ratio_by_orders b join platform_purchase_ratio r "
-                         "using (fixmedins_code, month, category_group)")
-    assert len(side) > 100 and (side["numerator_basis"] == "receipts").all()
-    assert np.allclose(side["ratio"], side["contract_ratio"], equal_nan=True)
-    assert np.allclose(side["ratio_selected"], side["ratio"], equal_nan=True)
-    tables = published(wh, "select table_name, comment from duckdb_tables() where schema_name = 'main'")
-    documented = dict(zip(tables["table_name"], tables["comment"]))
-    assert all(" / " in (documented.get(t) or "") for t in PLATFORM_TABLES)
-
-
-def test_no_credential_in_any_log(demo):
-    """The token reached the client (the pull worked) but no log line, task
-    log, run file or published table carries it."""
-    texts = [demo["dag_log"]]
-    for folder in (demo["airflow_home"] / "logs", demo["warehouse"] / "state" / "runs"):
-        texts += [p.read_text(errors="replace") for p in folder.rglob("*")
-                  if p.is_file() and p.suffix in (".log", ".json", ".txt", "")]
-    assert len(texts) > 5 and not any(PLATFORM_TOKEN in text for text in texts)
-    runs = published(demo["warehouse"], "select message from runs")
-    quarantine = published(demo["warehouse"], "select raw_content, reason from quarantine")
-    assert not runs["message"].fillna("").str.contains(PLATFORM_TOKEN).any()
-    assert not quarantine.fillna("").apply(lambda c: c.str.contains(PLATFORM_TOKEN)).any().any()

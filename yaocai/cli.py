@@ -89,6 +89,18 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(bench_args: list[str]) -> int:
+    import subprocess
+
+    from yaocai.layout import REPO_ROOT
+
+    script = REPO_ROOT / "benchmarks" / "run.py"
+    if not script.exists():
+        print(f"yaocai bench: {script} not found (the benchmark runs from a clone of the repository)", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, str(script), *bench_args])
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from yaocai.summary import summarise
 
@@ -235,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--as-of", type=_date, default=dt.date(2026, 10, 31))
     demo.set_defaults(func=cmd_demo_data)
 
+    # `yaocai bench ARGS…` hands ARGS to benchmarks/run.py (see main); listed here for --help.
+    sub.add_parser("bench", help="province-scale benchmark: yaocai bench [--sizes 1M,5M,20M] [--work DIR] [--nightly] "
+                                 "(benchmarks/run.py --help)")
+
     summary = sub.add_parser("summary", help="print the summary of the current publication")
     summary.add_argument("--warehouse", required=True, type=Path)
     summary.set_defaults(func=cmd_summary)
@@ -269,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

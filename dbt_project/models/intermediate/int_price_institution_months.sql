@@ -36,9 +36,9 @@ summed as (
         sum(purc_retn_cnt) as packs,
         -- lines with a listed price that day: paid vs listed, and 超挂网价
         sum(amount) filter (where listed_price is not null) as listed_paid_amount,
-        sum(cast(listed_price * purc_retn_cnt as decimal(18, 4))) as listed_amount,
+        sum({{ line_amount('listed_price', 'purc_retn_cnt') }}) as listed_amount,
         sum(qty_min_units) filter (where listed_price is not null) as listed_qty,
-        sum(cast(greatest(0, finl_trns_pric - listed_price) * purc_retn_cnt as decimal(18, 4))) as above_listed_amount,
+        sum({{ line_amount('greatest(0, finl_trns_pric - listed_price)', 'purc_retn_cnt') }}) as above_listed_amount,
         sum(amount) filter (where reference_amount is not null) as actual_amount,
         sum(reference_amount) as reference_amount,
         count(*) as line_count

@@ -1,3 +1,7 @@
+{{ config(materialized='view') }}
+-- A view, not a table: its two readers (purchase_lines, int_peer_median_prices)
+-- read it once each, and writing every line's 37 columns to a table first
+-- costs more than the joins it saves (province scale: tens of millions of lines).
 -- One row per purchase line with its product, institution, quantities in
 -- minimum units and the listed and winning reference prices of its day.
 -- Rules (data-contract.md §2):
@@ -85,7 +89,7 @@ final as (
         l.finl_trns_pric,
         l.finl_trns_pric is null and l.listed_price is not null as price_imputed,
         coalesce(l.finl_trns_pric, l.listed_price) as price_per_pack,
-        cast(coalesce(l.finl_trns_pric, l.listed_price) * l.purc_retn_cnt as decimal(18, 4)) as amount,
+        {{ line_amount('coalesce(l.finl_trns_pric, l.listed_price)', 'l.purc_retn_cnt') }} as amount,
         l.listed_price,
         w.winning_price,
         l.source_file,

@@ -130,8 +130,12 @@ final as (
         b.amount,
         b.qty
     from benchmarks as b
-    left join product_attributes as p on b.benchmark_level = 'product' and p.benchmark_key = b.benchmark_key
-    left join group_attributes as g on b.benchmark_level = 'generic' and g.benchmark_key = b.benchmark_key
+    -- (the level test inside the key: a condition on b alone in a left join's
+    -- ON makes DuckDB fall back to a nested-loop join, minutes at scale)
+    left join product_attributes as p
+        on p.benchmark_key = case when b.benchmark_level = 'product' then b.benchmark_key end
+    left join group_attributes as g
+        on g.benchmark_key = case when b.benchmark_level = 'generic' then b.benchmark_key end
 )
 
 select * from final

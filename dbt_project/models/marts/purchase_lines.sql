@@ -39,8 +39,8 @@ final as (
         -- listed prices r × qty = pack price × packs exactly (decimal), so
         -- sums do not depend on the order DuckDB adds them in.
         case
-            when winning_price is not null then cast(winning_price * purc_retn_cnt as decimal(18, 4))
-            when listed_price is not null then cast(listed_price * purc_retn_cnt as decimal(18, 4))
+            when winning_price is not null then {{ line_amount('winning_price', 'purc_retn_cnt') }}
+            when listed_price is not null then {{ line_amount('listed_price', 'purc_retn_cnt') }}
             when peer_median_unit_price is not null then cast(peer_median_unit_price * qty_min_units as decimal(18, 4))
         end as reference_amount,
         unit_price / coalesce(winning_unit_price, listed_unit_price, peer_median_unit_price) - 1 as deviation,

@@ -18,10 +18,16 @@ group_products as (
     select * from {{ ref('int_vbp_group_products') }}
 ),
 
+-- Only lines of a product that can count (one of a group's products or a
+-- designated product): the others add nothing to any sum below, and leaving
+-- them out keeps the join to the institution's agreements small at scale.
 lines as (
     select fixmedins_code, med_list_codg, receipt_date, net_qty_min_units
     from {{ ref('purchase_lines') }}
     where not is_gift and not is_after_as_of
+        and med_list_codg in (select med_list_codg from {{ ref('int_vbp_group_products') }}
+                              union select designated_med_list_codg from {{ ref('stg_lake__vbp_agreed_volumes') }}
+                                    where designated_med_list_codg is not null)
 ),
 
 institutions as (
