@@ -268,7 +268,7 @@ def compare_with_peer(published: Path, peer_out: Path) -> dict:
 # machine and report
 # --------------------------------------------------------------------------
 
-def machine() -> dict:
+def machine(memory_limit: str | None = None) -> dict:
     from importlib.metadata import version
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -286,7 +286,7 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform(),
             "python": platform.python_version(), "versions": versions,
             "commit": commit + ("+uncommitted changes" if dirty else ""),
-            "duckdb_memory_limit": os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", "8GB (default)")}
+            "duckdb_memory_limit": memory_limit or os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT") or "8GB (default)"}
 
 
 def render(results: list[dict]) -> str:
@@ -325,10 +325,16 @@ def render(results: list[dict]) -> str:
             out.append(f"- {size}: " + "; ".join(
                 f"{t} {a['rows_matched']:,}/{a['rows_yaocai']:,} rows, {a['values_equal']:,} equal"
                 for t, a in agreement.items()))
-    nightly = [r for r in results if r.get("nightly")]
-    for r in nightly:
-        n = r["nightly"]
-        out += ["", f"Nightly delivery on {r['size']}: " + n.get("summary", "")]
+    for r in (r for r in results if r.get("nightly")):
+        n, full = r["nightly"], r["steps"]
+        out += ["", f"Nightly delivery on top of {r['size']} ({n['night_lines']:,} lines received from {n['from_day']}; "
+                f"the full run above built the rest):", "",
+                "| run | " + " | ".join(STEPS[1:]) + " | total |", "|" + "---|" * (len(STEPS) + 1)]
+        for label, steps in (("full rebuild", full), ("nightly", n["steps"])):
+            total = sum(s["seconds"] for name, s in steps.items() if name != "start")
+            out.append(f"| {label} | " + " | ".join(f"{steps[s]['seconds']:.1f}s" if s in steps else "—" for s in STEPS[1:])
+                       + f" | **{total:.1f}s** |")
+        out.append(f"\nNightly ÷ full rebuild: **{n['share_of_full_run']:.0%}**.")
     return "\n".join(out) + "\n"
 
 
@@ -402,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks.nightly import bench_nightly
 
             result["nightly"] = bench_nightly(size, work, result, measure, memory_limit=args.memory_limit)
-        result["machine"] = machine()
+        result["machine"] = machine(args.memory_limit)
         (RESULTS_DIR / f"{size}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
         write_report()
         print(render([result]))

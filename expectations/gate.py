@@ -24,11 +24,11 @@ import duckdb
 import pandas as pd
 
 from yaocai.faults import failpoint
-from yaocai.layout import duckdb_memory_limit
 
 log = logging.getLogger("yaocai.gate")
 
 SAMPLE_ROWS = 200_000  # upper bound on rows of one large table held in pandas
+GATE_DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's share of the gate's memory (frames come on top)
 # Suites named after a published table validate that table; these read a
 # bounded sample instead (the table can hold tens of millions of rows).
 SAMPLED_TABLES = {"purchase_lines_sample": "purchase_lines",
@@ -108,7 +108,10 @@ def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: st
     out_dir.mkdir(parents=True, exist_ok=True)
     build = duckdb.connect(str(build_db), read_only=True)
     try:
-        build.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
+        # The gate only streams tables into bounded frames (reservoir samples
+        # of the large ones); DuckDB would otherwise keep the blocks it scanned
+        # cached up to its limit (GBs at province scale) on top of the frames.
+        build.execute(f"set memory_limit = '{GATE_DUCKDB_MEMORY_LIMIT}'")
         build.execute(f"attach '{lake_db}' as lake (read_only)")
         frames = _frames(build, run_id, previous_db, list(published_suites()))
         failpoint("gate.after_read")

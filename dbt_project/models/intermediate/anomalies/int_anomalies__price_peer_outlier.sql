@@ -13,17 +13,34 @@ with lines as (
     where is_price_eligible and peer_median_unit_price is not null
 ),
 
-institution_ratios as (
-    -- paid ÷ listed per institution, product and month (lines with a listed price)
+-- One pass over the lines per institution × product × month (at province
+-- scale these groups are nearly as many as the lines, so each extra
+-- aggregation of them costs minutes).
+per_institution as (
     select
         fixmedins_code,
         med_list_codg,
         month,
+        any_value(fixmedins_name) as fixmedins_name,
         any_value(ownership) as ownership,
-        cast(sum(amount) as double) / cast(sum(listed_price * purc_retn_cnt) as double) as paid_to_listed
+        any_value(generic_name) as generic_name,
+        coalesce(any_value(min_unit), '单位') as min_unit,
+        sum(amount) as paid_amount,
+        cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
+        any_value(peer_median_unit_price) as peer_median_unit_price,
+        any_value(peer_institutions) as peer_institutions,
+        sum(amount) - cast(sum(peer_median_unit_price * qty_min_units) as decimal(18, 4)) as excess_amount,
+        -- paid ÷ listed over the lines with a listed price (NULL when none)
+        cast(sum(amount) filter (where listed_price > 0) as double)
+            / cast(sum(listed_price * purc_retn_cnt) filter (where listed_price > 0) as double) as paid_to_listed
     from lines
-    where listed_price is not null and listed_price > 0
     group by fixmedins_code, med_list_codg, month
+),
+
+institution_ratios as (
+    select fixmedins_code, med_list_codg, month, ownership, paid_to_listed
+    from per_institution
+    where paid_to_listed is not null
 ),
 
 peer_ratios as (
@@ -34,32 +51,14 @@ peer_ratios as (
     having count(*) >= {{ var('peer_min_institutions') }}
 ),
 
-per_institution as (
-    select
-        fixmedins_code,
-        med_list_codg,
-        month,
-        any_value(fixmedins_name) as fixmedins_name,
-        any_value(generic_name) as generic_name,
-        coalesce(any_value(min_unit), '单位') as min_unit,
-        sum(amount) as paid_amount,
-        cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
-        any_value(peer_median_unit_price) as peer_median_unit_price,
-        any_value(peer_institutions) as peer_institutions,
-        sum(amount) - cast(sum(peer_median_unit_price * qty_min_units) as decimal(18, 4)) as excess_amount
-    from lines
-    group by fixmedins_code, med_list_codg, month
-),
-
 outliers as (
-    select p.*, r.paid_to_listed, pr.peer_median_paid_to_listed
+    select p.* exclude (paid_to_listed, ownership), p.paid_to_listed, pr.peer_median_paid_to_listed
     from per_institution as p
-    left join institution_ratios as r using (fixmedins_code, med_list_codg, month)
     left join peer_ratios as pr using (med_list_codg, month)
     where p.paid_unit_price >= {{ threshold('anomaly_peer_outlier_ratio') }} * p.peer_median_unit_price
         and p.paid_amount >= {{ threshold('price_anomaly_min_amount') }}
-        and (r.paid_to_listed is null or pr.peer_median_paid_to_listed is null
-             or r.paid_to_listed >= {{ threshold('anomaly_peer_outlier_ratio') }} * pr.peer_median_paid_to_listed)
+        and (p.paid_to_listed is null or pr.peer_median_paid_to_listed is null
+             or p.paid_to_listed >= {{ threshold('anomaly_peer_outlier_ratio') }} * pr.peer_median_paid_to_listed)
 )
 
 select
