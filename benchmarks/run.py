@@ -197,7 +197,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     }
     logs = work / "logs" / size
     env = {"YAOCAI_DUCKDB_MEMORY_LIMIT": memory_limit} if memory_limit else {}
-    result["floor"] = measure("floor", _python(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
+    result["floor"] = measure_floor(landing, logs, env)
     warehouse = work / f"warehouse-{size}"
     shutil.rmtree(warehouse, ignore_errors=True)
     context_file = work / f"context-{size}.json"
@@ -219,6 +219,15 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
             result["peer"]["agreement"] = compare_with_peer(published, peer_out)
     result["finished_at"] = dt.datetime.now().isoformat(timespec="seconds")
     return result
+
+
+def measure_floor(landing: Path, logs: Path, env: dict | None = None, runs: int = 3) -> dict:
+    """The floor is a best case: the fastest of a few runs (a 6-second query is
+    easily doubled by other work on a shared machine)."""
+    results = [measure(f"floor-{i + 1}", _python(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
+               for i in range(runs)]
+    best = min(results, key=lambda r: r["seconds"])
+    return {**best, "runs_seconds": [r["seconds"] for r in results]}
 
 
 def publication_facts(warehouse: Path) -> dict:
@@ -366,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nightly", action="store_true", help="also measure a nightly delivery on the largest size")
     parser.add_argument("--memory-limit", help="YAOCAI_DUCKDB_MEMORY_LIMIT for the steps (default: the pipeline's)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the RESULTS.md table from results/*.json")
+    parser.add_argument("--floor-only", action="store_true", help="re-measure the floors of existing results (--sizes)")
     parser.add_argument("--generate", nargs=2, metavar=("LANDING", "LINES"), help=argparse.SUPPRESS)
     parser.add_argument("--split-night", nargs=2, metavar=("LANDING", "NIGHT_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--step", nargs=5, metavar=("STEP", "LANDING", "WAREHOUSE", "AS_OF", "CONTEXT"),
@@ -387,6 +397,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.step:
         step, landing, warehouse, as_of, context = args.step
         print(json.dumps(run_step(step, landing, warehouse, as_of, Path(context)), ensure_ascii=False, default=str))
+        return 0
+    if args.floor_only:  # re-measure the floors of existing results (best of 3)
+        for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
+            path = RESULTS_DIR / f"{size}.json"
+            if path.exists():
+                result = json.loads(path.read_text())
+                result["floor"] = measure_floor(args.work.resolve() / f"landing-{size}", args.work.resolve() / "logs" / size)
+                path.write_text(json.dumps(result, ensure_ascii=False, indent=2))
+        write_report()
         return 0
     if args.report_only:
         write_report()

@@ -248,6 +248,7 @@ def make_json_landing(root: Path) -> Path:
 
 def test_json_lines_parsed_by_duckdb_give_what_the_python_reader_gives(tmp_path, monkeypatch):
     landing = make_json_landing(tmp_path / "landing")
+    monkeypatch.setattr(loader, "JSONL_IN_DUCKDB", True)
     fast_files: list[str] = []
     original = loader._stage_jsonl_in_duckdb
 

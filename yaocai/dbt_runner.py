@@ -5,7 +5,7 @@ subprocess (dbt-duckdb holds its DuckDB files open for the life of the
 process, so dbt never runs inside the pipeline's own process). Running both
 commands in one process saves dbt's start-up and parse a second time.
 
-ARGS are the options common to both commands (--project-dir, --profiles-dir,
+``--skip-docs`` (first) leaves docs out. ARGS are the options common to both commands (--project-dir, --profiles-dir,
 --vars, --log-path …). The exit status is dbt build's (0 ok, 1 failures,
 2 error). Docs are generated only after a successful build, with
 ``--static`` (a single static_index.html that opens without a web server);
@@ -27,6 +27,8 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     from dbt.cli.main import dbtRunner
 
+    skip_docs = "--skip-docs" in argv  # incremental builds: the project, hence its docs, did not change
+    argv = [arg for arg in argv if arg != "--skip-docs"]
     target = Path(os.environ.get("YAOCAI_DBT_TARGET_PATH", "target"))
     runner = dbtRunner()
     started = time.monotonic()
@@ -36,6 +38,8 @@ def main(argv: list[str]) -> int:
         shutil.copyfile(target / "run_results.json", target / "build_results.json")
     if not build.success:
         return 2 if build.exception is not None else 1
+    if skip_docs:
+        return 0
     started = time.monotonic()
     try:
         docs = runner.invoke(["docs", "generate", "--static", *argv])

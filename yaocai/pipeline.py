@@ -222,27 +222,66 @@ def dbt_env(ctx: RunContext) -> dict[str, str]:
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
+        "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(layout)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
 
+# Above this many purchase lines dbt builds one model at a time: each heavy
+# model then has DuckDB's whole memory limit and every core; two at once
+# split the memory and spill (20 M lines on 2 cores: 431 s with two dbt
+# threads, 249 s with one; benchmarks/RESULTS.md). Smaller builds keep two,
+# which hides dbt's per-model overhead.
+DBT_ONE_THREAD_FROM_LINES = 2_000_000
+
+
+def _dbt_threads(layout: Layout) -> int:
+    try:
+        con = duckdb.connect(str(layout.lake), read_only=True)
+        try:
+            lines = con.execute("select count(*) from purchases").fetchone()[0]
+        finally:
+            con.close()
+    except duckdb.Error:
+        return 2
+    return 1 if lines >= DBT_ONE_THREAD_FROM_LINES else 2
+
+
 def build_step(ctx: RunContext) -> dict:
-    """dbt build (seeds, models, data tests, unit tests) into a fresh build file.
+    """dbt build (seeds, models, data tests, unit tests) into the build file:
+    a full rebuild into an empty file, or an incremental build into a copy
+    of the previous publication that recomputes only the months whose lines
+    changed (yaocai/incremental.py decides which).
 
     dbt runs in its own process: dbt-duckdb keeps its DuckDB instance (with
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
+    from yaocai.incremental import plan_build, purchase_composition, record_build
+
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
     build_db = layout.build_db(ctx.run_id)
+    as_of = dt.date.fromisoformat(ctx.as_of)
     with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
         for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
             leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
-        # dbt build, then dbt docs generate (lineage and column docs for
-        # analysts, copied to WAREHOUSE/docs/ by the reports step), in one
-        # subprocess: yaocai/dbt_runner.py.
-        command = [sys.executable, "-m", "yaocai.dbt_runner", "--project-dir", str(DBT_PROJECT_DIR),
-                   "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", json.dumps({"as_of": ctx.as_of}), "--no-use-colors",
+        lake = _lake(layout, read_only=True)
+        try:
+            composition = purchase_composition(lake)
+            plan = plan_build(lake, layout.published, as_of, composition)
+        finally:
+            lake.close()
+        (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
+        if plan.incremental:
+            # The publication is only replaced under this lock, so the copy is whole.
+            shutil.copyfile(layout.published, build_db)
+        # dbt build, then (full rebuilds only: an incremental build has the
+        # same project, so WAREHOUSE/docs/ stays valid) dbt docs generate,
+        # copied to WAREHOUSE/docs/ by the reports step; one subprocess:
+        # yaocai/dbt_runner.py.
+        command = [sys.executable, "-m", "yaocai.dbt_runner", *([] if not plan.incremental else ["--skip-docs"]),
+                   "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+                   "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
         with (run_dir / "dbt_build.log").open("w") as log_file:
             completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx)}, stdout=log_file,
@@ -257,17 +296,18 @@ def build_step(ctx: RunContext) -> dict:
         con = duckdb.connect(str(build_db))
         try:
             apply_comments(con, run_dir / "dbt_target" / "manifest.json")
+            record_build(con, plan, ctx.run_id, as_of, composition)
             for schema in WORKING_SCHEMAS:
                 con.execute(f"drop schema if exists {schema} cascade")
             con.execute("checkpoint")
         finally:
             con.close()
-    line = _build_line(run_dir / "dbt_target")
+    line = f"{plan.line()}; {_build_line(run_dir / 'dbt_target', docs_expected=not plan.incremental)}"
     log.info("dbt build: %s (%s)", line, build_db)
-    return {"build_db": str(build_db), "line": line}
+    return {"build_db": str(build_db), "build_mode": plan.mode, "rebuild_months": plan.rebuild_months, "line": line}
 
 
-def _build_line(target: Path) -> str:
+def _build_line(target: Path, docs_expected: bool = True) -> str:
     results_file = target / "build_results.json"
     results = json.loads(results_file.read_text()).get("results", []) if results_file.exists() else []
     ok = sum(1 for r in results if r.get("status") in ("success", "pass"))
@@ -279,6 +319,8 @@ def _build_line(target: Path) -> str:
         line += f", {warned} warning{'s' if warned != 1 else ''}"
     if skipped:
         line += f", {skipped} skipped"
+    if not docs_expected:
+        return line + "; docs unchanged"
     docs_file = target / "docs_result.json"
     docs = json.loads(docs_file.read_text()) if docs_file.exists() else {"ok": False, "error": "not generated"}
     return line + ("; docs generated" if docs["ok"] else f"; docs NOT generated ({str(docs.get('error'))[:200]})")
@@ -385,8 +427,13 @@ def reports_step(ctx: RunContext) -> dict:
         with warehouse_lock(layout.lock, f"run {ctx.run_id} reports", wait_seconds=600):
             _update_run(layout, ctx.run_id, message=message[:4000])
         raise ReportsFailed(f"{message} (regenerate with: yaocai report --warehouse {layout.warehouse})") from exc
-    line = files.line(layout.warehouse) + (f"; dbt docs in {docs.relative_to(layout.warehouse)}/" if docs else
-                                           "; dbt docs not available for this build")
+    if docs:
+        docs_note = f"; dbt docs in {docs.relative_to(layout.warehouse)}/"
+    elif (layout.docs / "index.html").exists():  # incremental build: same project, docs kept
+        docs_note = f"; dbt docs in {layout.docs.relative_to(layout.warehouse)}/ (unchanged)"
+    else:
+        docs_note = "; dbt docs not available for this build"
+    line = files.line(layout.warehouse) + docs_note
     log.info("reports: %s", line)
     return {"workbook": str(files.workbook), "html": str(files.html), "docs": str(docs) if docs else None,
             "line": line}

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per product × month with a peer median unit price.
 -- Rule (data-contract.md §2): each public institution's quantity-weighted
 -- mean unit price (upp = price ÷ convrat) for the product and month, then the
@@ -13,6 +15,7 @@ with eligible as (
         and not is_after_as_of
         and ownership = 'public'
         and qty_min_units > 0
+        and {{ in_rebuilt_months('month') }}
 ),
 
 per_institution as (

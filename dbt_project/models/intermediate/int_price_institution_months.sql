@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per institution × product × month over the price-eligible lines
 -- of price_deviation_index (3503, no gift, price delivered, by the as-of
 -- date; category group set, so no 中药饮片): the same lines and the same
@@ -10,7 +12,7 @@
 -- amount ÷ equivalent_qty.
 with lines as (
     select * from {{ ref('purchase_lines') }}
-    where is_price_eligible and category_group is not null
+    where is_price_eligible and category_group is not null and {{ in_rebuilt_months('month') }}
 ),
 
 specs as (

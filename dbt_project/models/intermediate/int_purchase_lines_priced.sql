@@ -11,7 +11,9 @@
 --   indicators; without a listed price either, its amount is unknown (NULL)
 --   and it counts in no amount, only in quantities.
 with lines as (
+    -- only the months an incremental build recomputes (both readers are month-incremental)
     select * from {{ ref('stg_lake__purchases') }}
+    where {{ in_rebuilt_months('month', always=true) }}
 ),
 
 products as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- 网下采购 per institution × month × category group: net amounts bought off
 -- the provincial platform, split by whether the product is listed on the
 -- platform (挂网). Buying a listed product off the platform is what the
@@ -7,6 +9,7 @@
 with lines as (
     select * from {{ ref('purchase_lines') }}
     where not is_gift and not is_after_as_of and category_group is not null and amount is not null
+        and {{ in_rebuilt_months('month') }}
 )
 
 select

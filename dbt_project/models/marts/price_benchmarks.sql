@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per benchmark level × key × month × region with enough buyers.
 -- Benchmarks against peers (OpenPrescribing price-per-unit method; the
 -- contract's peer median, data-contract.md §2): each public institution's
@@ -18,7 +20,7 @@
 -- median equals the contract's peer median.
 with institution_months as (
     select * from {{ ref('int_price_institution_months') }}
-    where ownership = 'public'
+    where ownership = 'public' and {{ in_rebuilt_months('month') }}
 ),
 
 specs as (

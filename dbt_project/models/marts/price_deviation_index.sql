@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per institution × month × category group with price-eligible lines
 -- (data-contract.md §2, price deviation). Over eligible lines that have a
 -- reference: actual_amount = Σ upp × qty, reference_amount = Σ r × qty,
@@ -6,7 +8,7 @@
 -- lines of the grain.
 with eligible as (
     select * from {{ ref('purchase_lines') }}
-    where is_price_eligible and category_group is not null
+    where is_price_eligible and category_group is not null and {{ in_rebuilt_months('month') }}
 ),
 
 final as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per product × month: the price deviation index of the product
 -- across public institutions (region roll-ups cover public institutions
 -- only, data-contract.md §2), with the formula and the lines of
@@ -9,6 +11,7 @@
 with lines as (
     select * from {{ ref('purchase_lines') }}
     where is_price_eligible and category_group is not null and ownership = 'public'
+        and {{ in_rebuilt_months('month') }}
 ),
 
 final as (

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- 可节约金额: one row per institution × product × month with price-eligible
 -- lines (every institution, with its ownership), over the same lines and
 -- minimum-unit quantities as the price deviation index.
@@ -16,11 +18,12 @@
 -- price valid that day) × packs; NULL when no line had a listed price.
 with institution_months as (
     select * from {{ ref('int_price_institution_months') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 benchmarks as (
     select * from {{ ref('price_benchmarks') }}
-    where region_level = 'all'
+    where region_level = 'all' and {{ in_rebuilt_months('month') }}
 ),
 
 final as (

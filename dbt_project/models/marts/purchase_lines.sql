@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per accepted input line (3503 and 3504) with its references and
 -- deviations (data-contract.md §3). Lines received after the as-of date are
 -- kept and flagged (is_after_as_of) but count in no indicator.
@@ -6,10 +8,12 @@
 -- the order winning price, listed price, peer median; all per minimum unit.
 with lines as (
     select * from {{ ref('int_purchase_lines_priced') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 peer as (
     select * from {{ ref('int_peer_median_prices') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 referenced as (

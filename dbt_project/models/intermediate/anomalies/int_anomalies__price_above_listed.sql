@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings: paid more per minimum unit than the listed price valid that day
 -- (超挂网价), per institution × product × month over price-eligible lines.
 -- Amounts are exact (listed price × packs), so excess_amount is what was
@@ -6,7 +8,7 @@
 -- listed price is against the listing rules (挂网规则) at any amount.
 with lines as (
     select * from {{ ref('purchase_lines') }}
-    where is_price_eligible and listed_price is not null
+    where is_price_eligible and listed_price is not null and {{ in_rebuilt_months('month') }}
 ),
 
 above_listed as (

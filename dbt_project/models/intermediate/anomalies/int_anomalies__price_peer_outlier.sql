@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings: paid at least anomaly_peer_outlier_ratio × the peer median unit
 -- price (median over ≥ peer_min_institutions public institutions, same
 -- product and month: the contract's peer median), per institution ×
@@ -10,7 +12,7 @@
 -- seeds/monitoring_thresholds.csv.
 with lines as (
     select * from {{ ref('purchase_lines') }}
-    where is_price_eligible and peer_median_unit_price is not null
+    where is_price_eligible and peer_median_unit_price is not null and {{ in_rebuilt_months('month') }}
 ),
 
 -- One pass over the lines per institution × product × month (at province

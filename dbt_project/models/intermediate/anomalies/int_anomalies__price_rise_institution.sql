@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months(following=1) }}") }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings (价格异常变动, institution level): an institution's quantity-
 -- weighted unit price of a product rose by at least
 -- price_rise_institution_min_rise since the previous calendar month, with
@@ -35,6 +37,7 @@ compared as (
         and prev.med_list_codg = cur.med_list_codg
         and prev.month = cast(cur.month - interval 1 month as date)
     where prev.unit_price > 0
+        and {{ in_rebuilt_months('cur.month', following=1) }}
 ),
 
 rises as (

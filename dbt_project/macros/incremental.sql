@@ -1,0 +1,72 @@
+{#
+  Incremental nightly builds (issue 6: a nightly run costs in proportion to
+  the new data, not to history).
+
+  The pipeline builds either from an empty file (a full rebuild) or from a
+  copy of the previous publication, passing var `rebuild_months`: the
+  months whose purchase lines changed since that publication (new or
+  restated files, lines whose as-of flag changed), as a list of
+  'YYYY-MM-01' strings. yaocai/incremental.py decides which, and falls back
+  to a full rebuild whenever anything else changed (dbt project, seeds,
+  catalogue, VBP or institution feeds, an earlier as-of date).
+
+  Month-local models (a row of month m depends only on lines of month m and
+  on the unchanged dimensions) are materialised incrementally:
+
+      {{ config(materialized='incremental', incremental_strategy='append',
+                pre_hook="{{ delete_rebuilt_months() }}") }}
+      ... from {{ ref('purchase_lines') }} where {{ in_rebuilt_months('month') }}
+
+  The pre-hook deletes the rebuilt months' rows (also months that no longer
+  have any line, which delete+insert on a key would leave behind) and the
+  filter recomputes just those months. `following` widens both to the next
+  months for month-over-month models (month m also depends on m − 1).
+  Without the var, or on a first build, the filter is `true` and the model
+  is computed whole.
+#}
+
+{% macro _rebuild_month_literals() -%}
+    {%- set months = var('rebuild_months', none) -%}
+    {%- if months is none -%}{{ return(none) }}{%- endif -%}
+    {%- set literals = [] -%}
+    {%- for month in months -%}
+        {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-01$', month | string) -%}
+            {{ exceptions.raise_compiler_error("rebuild_months: '" ~ month ~ "' is not a month's first day (YYYY-MM-01)") }}
+        {%- endif -%}
+        {%- do literals.append("date '" ~ month ~ "'") -%}
+    {%- endfor -%}
+    {{ return(literals) }}
+{%- endmacro %}
+
+{# Predicate on a month column: true for the months this build recomputes.
+   `always` applies it whenever the var is set, also in a model that is not
+   itself incremental (the view int_purchase_lines_priced, read only by
+   incremental models). #}
+{% macro in_rebuilt_months(column, following=0, always=false) -%}
+    {%- set literals = _rebuild_month_literals() -%}
+    {%- if literals is none or _in_unit_test() or not (always or is_incremental()) -%}
+        true
+    {%- elif literals | length == 0 -%}
+        false
+    {%- else -%}
+        ({{ column }} in ({{ literals | join(', ') }})
+        {%- for k in range(1, following + 1) %}
+         or cast({{ column }} - interval {{ k }} month as date) in ({{ literals | join(', ') }})
+        {%- endfor %})
+    {%- endif -%}
+{%- endmacro %}
+
+{# dbt unit tests compute a model from its fixtures, whole (there is no
+   `this` to be incremental about). #}
+{% macro _in_unit_test() -%}
+    {{ return(this is none or model.get('resource_type') == 'unit_test') }}
+{%- endmacro %}
+
+{# Pre-hook of a month-incremental model: drop the rows about to be rebuilt. #}
+{% macro delete_rebuilt_months(column='month', following=0) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ in_rebuilt_months(column, following) }}
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
