@@ -40,6 +40,20 @@ create table if not exists ingest_manifest (
     loaded_at timestamp not null,
     superseded_by varchar
 );
+-- Content hashes of landing files already read, so a nightly run does not
+-- re-read years of history to find the night's new files (20 M lines are
+-- 6 GB). A file's hash is reused only while its path, size, inode, mtime and
+-- ctime are all unchanged; ctime cannot be set back by a writer, so any
+-- rewrite, even one that restores size and mtime, is hashed again.
+create table if not exists file_fingerprints (
+    path varchar primary key,     -- absolute path of the landing file
+    size_bytes bigint not null,
+    inode bigint not null,
+    mtime_ns bigint not null,
+    ctime_ns bigint not null,
+    file_id varchar not null,     -- sha256 of the content (ingest_manifest.file_id)
+    hashed_at timestamp not null
+);
 create table if not exists runs (
     run_id varchar primary key,
     as_of date not null,

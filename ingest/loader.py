@@ -90,6 +90,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def landing_file_id(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """sha256 of the file, from lake table file_fingerprints when the file
+    is unchanged since it was last hashed (see its comment in lake.py)."""
+    st = path.stat()
+    key = str(path.absolute())
+    stamp = [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+    row = con.execute("select file_id from file_fingerprints where path = ? and size_bytes = ? and inode = ? "
+                      "and mtime_ns = ? and ctime_ns = ?", [key, *stamp]).fetchone()
+    if row:
+        return row[0]
+    file_id = file_sha256(path)
+    con.execute("insert or replace into file_fingerprints values (?, ?, ?, ?, ?, ?, current_timestamp)",
+                [key, *stamp, file_id])
+    return file_id
+
+
 def delivery_files(feed_dir: Path) -> tuple[list[Path], list[Path]]:
     """(complete deliveries, files skipped as still being written), sorted by name."""
     if not feed_dir.is_dir():
@@ -155,7 +171,7 @@ def _relative(path: Path, landing_dir: Path) -> str:
 
 def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing_dir: Path, run_id: str) -> FileResult:
     source_file = _relative(path, landing_dir)
-    file_id = file_sha256(path)
+    file_id = landing_file_id(con, path)
     seen = con.execute(
         "select source_file, status from ingest_manifest where file_id = ? and status in ('loaded', 'rejected')", [file_id]
     ).fetchone()

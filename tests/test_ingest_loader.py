@@ -307,3 +307,31 @@ def test_xlsx_merged_header_cells_keep_their_data(landing, lake):
     ingest_landing(landing, lake, "run-1")
     extra = lake.execute("select _extra from institutions where fixmedins_code = 'H44080300001'").fetchone()[0]
     assert json.loads(extra) == {"备注": "甲", "column_7": "乙"}
+
+
+def test_landing_files_are_hashed_once_unless_rewritten(tmp_path, monkeypatch):
+    """A nightly run must not re-read years of landing files to find the new
+    ones (issue 6), but a rewritten file is always hashed again, even when
+    its size and modification time were put back."""
+    import os
+    import time
+
+    from ingest import loader
+    from ingest.lake import ensure_lake
+
+    con = duckdb.connect()
+    ensure_lake(con)
+    delivery = tmp_path / "2026-10_a.csv"
+    delivery.write_text("infno,fixmedins_code\n3503,H1\n")
+    hashed: list[Path] = []
+    real_sha256 = loader.file_sha256
+    monkeypatch.setattr(loader, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+    first = loader.landing_file_id(con, delivery)
+    assert loader.landing_file_id(con, delivery) == first == real_sha256(delivery)
+    assert len(hashed) == 1
+    before = delivery.stat()
+    time.sleep(0.01)
+    delivery.write_text("infno,fixmedins_code\n3503,H2\n")  # same size
+    os.utime(delivery, ns=(before.st_atime_ns, before.st_mtime_ns))  # same mtime
+    assert loader.landing_file_id(con, delivery) == real_sha256(delivery) != first
+    assert len(hashed) == 2

@@ -73,7 +73,7 @@ def test_every_step_prints_a_one_line_result(wh):
         assert re.search(r"\(\d+\.\ds\)$", matching[0]), matching[0]
     text = wh["stdout"]
     assert re.search(r"ingest: \d+ new files, [\d,]+ rows → [\d,]+ loaded, [\d,]+ quarantined", text)
-    assert re.search(r"dbt build: \d+ nodes ok \(\d+ models/seeds, \d+ tests\); docs generated", text)
+    assert re.search(r"dbt build: full rebuild \([^)]*\); \d+ nodes ok \(\d+ models/seeds, \d+ tests\); docs generated", text)
     assert re.search(r"gate: passed, \d+ warnings?", text)
     assert "yaocai-2026-10-31.xlsx" in text and "yaocai-2026-10-31.html" in text
 

@@ -5,10 +5,12 @@ subprocess (dbt-duckdb holds its DuckDB files open for the life of the
 process, so dbt never runs inside the pipeline's own process). Running both
 commands in one process saves dbt's start-up and parse a second time.
 
-``--skip-docs`` (first) leaves docs out. ARGS are the options common to both commands (--project-dir, --profiles-dir,
---vars, --log-path …). The exit status is dbt build's (0 ok, 1 failures,
-2 error). Docs are generated only after a successful build, with
-``--static`` (a single static_index.html that opens without a web server);
+ARGS are the options common to both commands (--project-dir, --profiles-dir,
+--vars, --log-path …), plus two for incremental builds: ``--skip-docs``
+leaves the docs out, and ``--exclude-resource-type X`` goes to dbt build
+alone. The exit status is dbt build's (0 ok, 1 failures, 2 error). Docs are
+generated only after a successful build, with ``--static`` (a single
+static_index.html that opens without a web server);
 a docs failure does not fail the build: it is written to
 TARGET/docs_result.json for the pipeline to report. TARGET/build_results.json
 keeps the build's run_results.json (docs generation overwrites the latter).
@@ -29,10 +31,14 @@ def main(argv: list[str]) -> int:
 
     skip_docs = "--skip-docs" in argv  # incremental builds: the project, hence its docs, did not change
     argv = [arg for arg in argv if arg != "--skip-docs"]
+    build_only: list[str] = []  # options for dbt build alone (not dbt docs generate)
+    if "--exclude-resource-type" in argv:
+        i = argv.index("--exclude-resource-type")
+        build_only, argv = argv[i:i + 2], argv[:i] + argv[i + 2:]
     target = Path(os.environ.get("YAOCAI_DBT_TARGET_PATH", "target"))
     runner = dbtRunner()
     started = time.monotonic()
-    build = runner.invoke(["build", *argv])
+    build = runner.invoke(["build", *build_only, *argv])
     build_seconds = time.monotonic() - started
     if (target / "run_results.json").exists():
         shutil.copyfile(target / "run_results.json", target / "build_results.json")

@@ -193,3 +193,18 @@ def record_build(build: duckdb.DuckDBPyConnection, plan: BuildPlan, run_id: str,
     for column, text in BUILD_INFO_COMMENTS.items():
         target = "table main.build_info" if not column else f"column main.build_info.{column}"
         build.execute(f"comment on {target} is '{text}'")
+
+
+def rebuilt_tables(plan_file: Path, manifest_file: Path) -> dict[str, list[str]]:
+    """Published month-incremental tables → the months an incremental build
+    rebuilt (their other rows are the previous publication's); {} after a
+    full rebuild, or when the build's records are missing (validate all)."""
+    if not plan_file.exists() or not manifest_file.exists():
+        return {}
+    plan = json.loads(plan_file.read_text())
+    if plan.get("mode") != "incremental":
+        return {}
+    nodes = json.loads(manifest_file.read_text()).get("nodes", {}).values()
+    return {node["name"]: list(plan["rebuild_months"]) for node in nodes
+            if node.get("resource_type") == "model" and node.get("schema") == "main"
+            and node.get("config", {}).get("materialized") == "incremental"}

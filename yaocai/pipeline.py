@@ -275,11 +275,14 @@ def build_step(ctx: RunContext) -> dict:
         if plan.incremental:
             # The publication is only replaced under this lock, so the copy is whole.
             shutil.copyfile(layout.published, build_db)
-        # dbt build, then (full rebuilds only: an incremental build has the
-        # same project, so WAREHOUSE/docs/ stays valid) dbt docs generate,
-        # copied to WAREHOUSE/docs/ by the reports step; one subprocess:
-        # yaocai/dbt_runner.py.
-        command = [sys.executable, "-m", "yaocai.dbt_runner", *([] if not plan.incremental else ["--skip-docs"]),
+        # dbt build, then dbt docs generate, copied to WAREHOUSE/docs/ by the
+        # reports step; one subprocess: yaocai/dbt_runner.py. An incremental
+        # build has the very project of the last full build (same code
+        # fingerprint), so it skips what depends on the code alone: the docs
+        # (WAREHOUSE/docs/ stays valid) and the unit tests, which ran on
+        # fixtures, not data, and passed then.
+        same_code = ["--skip-docs", "--exclude-resource-type", "unit_test"] if plan.incremental else []
+        command = [sys.executable, "-m", "yaocai.dbt_runner", *same_code,
                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
@@ -342,7 +345,10 @@ def gate_step(ctx: RunContext) -> dict:
     """Great Expectations checks on the build file; results kept with the run."""
     from expectations.gate import run_gate
 
+    from yaocai.incremental import rebuilt_tables
+
     layout = ctx.layout
+    run_dir = layout.run_dir(ctx.run_id)
     outcome = run_gate(
         build_db=layout.build_db(ctx.run_id),
         lake_db=layout.lake,
@@ -350,6 +356,7 @@ def gate_step(ctx: RunContext) -> dict:
         run_id=ctx.run_id,
         as_of=dt.date.fromisoformat(ctx.as_of),
         out_dir=layout.gate_dir(ctx.run_id),
+        rebuilt=rebuilt_tables(run_dir / "build_plan.json", run_dir / "dbt_target" / "manifest.json"),
     )
     with warehouse_lock(layout.lock, f"run {ctx.run_id} gate", wait_seconds=600):
         _update_run(layout, ctx.run_id, gate_passed=outcome.passed)

@@ -63,7 +63,12 @@ receipts as (
         coalesce(sum(purc_retn_cnt) filter (where is_return), 0) as returned_qty,
         count(*) filter (where not is_return) as receipt_lines,
         min(receipt_time) filter (where not is_return) as first_receipt_time
-    from {{ ref('purchase_lines') }}
+    from {{ ref('purchase_lines') }} as l
+    -- only receipts of orders on the platform (the rest are in
+    -- platform_unmatched_receipts): without this, every platform line of
+    -- history is grouped to be thrown away by the join below
+    semi join (select distinct fixmedins_code, order_no from orders) as o
+        on o.fixmedins_code = l.fixmedins_code and o.order_no = l.platform_order_no
     where platform_order_no is not null and not is_after_as_of
     group by all
 )

@@ -8,12 +8,17 @@
 -- own plan figure. gap_amount: how much more would have had to go through
 -- the platform to meet the target (max(0, target × total − platform)).
 -- A month without uploads has no row here: see upload_completeness.
+-- Incremental builds (macros/incremental.sql): the months not rebuilt are
+-- read back from the previous version of this table; only the rebuilt
+-- months are summed from purchase_lines; year to date is recomputed over all.
+{% set reuse_previous = previous_version_usable() %}
 with lines as (
     select * from {{ ref('purchase_lines') }}
     where not is_gift
         and not is_after_as_of
         and category_group is not null
         and amount is not null
+        {% if reuse_previous %}and {{ rebuilt_months_predicate('month') }}{% endif %}
 ),
 
 monthly as (
@@ -29,6 +34,13 @@ monthly as (
         count(*) as line_count
     from lines
     group by fixmedins_code, month, category_group
+    {% if reuse_previous %}
+    union all
+    select fixmedins_code, month, category_group, ownership, admdvs, city_admdvs,
+           platform_amount, total_amount, line_count
+    from {{ this }}
+    where not {{ rebuilt_months_predicate('month') }}
+    {% endif %}
 ),
 
 targets as (

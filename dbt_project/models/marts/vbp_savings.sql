@@ -53,9 +53,18 @@ winning_lines as (
     select
         a.batch_code, a.group_code, a.fixmedins_code, a.period_start,
         sum(l.net_qty_min_units) as winning_qty,
-        sum(l.net_qty_min_units * coalesce(l.winning_unit_price, l.unit_price, l.listed_unit_price)) as winning_amount
+        -- each line's amount rounded to 0.0001 yuan first, so the sum is exact
+        -- decimal arithmetic and does not depend on the order lines are added
+        -- in (a double sum can tip the cent-rounded savings either way)
+        sum(cast(l.net_qty_min_units * coalesce(l.winning_unit_price, l.unit_price, l.listed_unit_price)
+                 as decimal(18, 4))) as winning_amount
     from agreements as a
-    inner join {{ ref('purchase_lines') }} as l
+    -- only lines of a product that can count (as in vbp_completion): the
+    -- others add nothing, and the join to the agreements stays small
+    inner join (select * from {{ ref('purchase_lines') }}
+                where med_list_codg in (select med_list_codg from group_products
+                                        union select designated_med_list_codg from agreements
+                                              where designated_med_list_codg is not null)) as l
         on l.fixmedins_code = a.fixmedins_code
         and l.receipt_date between a.period_start and a.period_end
         and not l.is_gift and not l.is_after_as_of

@@ -3,6 +3,7 @@
 {% test unique_combination(model, columns) %}
 select {{ columns | join(', ') }}, count(*) as n
 from {{ model }}
+where {{ rebuilt_rows_only(model) }}
 group by all
 having count(*) > 1
 {% endtest %}

@@ -38,6 +38,9 @@ compared as (
         and prev.month = cast(cur.month - interval 1 month as date)
     where prev.unit_price > 0
         and {{ in_rebuilt_months('cur.month', following=1) }}
+        -- the same months on the previous-month side, so the join reads
+        -- two months of prices, not history
+        and {{ in_rebuilt_months('cast(prev.month + interval 1 month as date)', following=1) }}
 ),
 
 rises as (
