@@ -197,3 +197,20 @@ def test_anything_but_new_purchase_lines_forces_a_full_rebuild(runs, tmp_path):
         assert plan.mode == "full" and "listed-price" in plan.reason
     finally:
         lake.close()
+
+
+def test_a_threshold_coming_into_force_between_two_nights_forces_a_full_rebuild(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "monitoring_thresholds.csv").write_text(
+        "name,value,unit,effective_from,effective_to,source,description\n"
+        "anomaly_peer_outlier_ratio,1.5,multiple,2020-01-01,2026-11-01,s,d\n"
+        "anomaly_peer_outlier_ratio,1.4,multiple,2026-11-01,,s,d\n")
+    (seeds / "plan_targets.csv").write_text("city_admdvs,target_2025\n141100,0.9\n")  # not dated: ignored
+    day = dt.date
+    assert incremental.dated_seed_rows_changing(day(2026, 10, 1), day(2026, 10, 31), tmp_path) == []
+    changed = incremental.dated_seed_rows_changing(day(2026, 10, 31), day(2026, 11, 1), tmp_path)
+    assert changed == ["monitoring_thresholds anomaly_peer_outlier_ratio from 2020-01-01",
+                       "monitoring_thresholds anomaly_peer_outlier_ratio from 2026-11-01"]
+    # the project's own seeds parse (every dated row has ISO dates)
+    assert isinstance(incremental.dated_seed_rows_changing(day(2020, 1, 1), day(2030, 1, 1)), list)

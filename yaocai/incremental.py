@@ -17,7 +17,8 @@ month). The next build compares that with the lake now:
   previous publication or one without build records, another dbt project
   (models, macros, seeds, thresholds), another DuckDB/dbt version, changed
   catalogue / listed-price / VBP / institution deliveries, an earlier as-of
-  date, or ``YAOCAI_FULL_REBUILD=1``.
+  date, a dated seed row (a monitoring threshold) coming into or going out
+  of force between the two as-of dates, or ``YAOCAI_FULL_REBUILD=1``.
 
 Comparing compositions rather than remembering "what was loaded since"
 makes the decision depend only on the lake and the publication: a run that
@@ -27,6 +28,7 @@ them too.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
 import json
@@ -124,6 +126,27 @@ def _previous_build(published: Path) -> tuple[dict, set[tuple[str, dt.date, int]
     return {"as_of": row[0], "code_fingerprint": row[1], "dimension_fingerprint": row[2]}, composition
 
 
+def dated_seed_rows_changing(before: dt.date, after: dt.date, project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
+    """Rows of dated seeds (effective_from ≤ as_of < effective_to, e.g. the
+    monitoring thresholds) in force at one as-of date and not the other:
+    such a change can move every month's findings, so it needs a full build."""
+    changed = []
+    for path in sorted((project_dir / "seeds").glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if "effective_from" not in row:
+                    break
+                start = dt.date.fromisoformat(row["effective_from"])
+                end = dt.date.fromisoformat(row["effective_to"]) if row.get("effective_to") else dt.date.max
+
+                def in_force(day: dt.date) -> bool:
+                    return start <= day < end
+
+                if in_force(before) != in_force(after):
+                    changed.append(f"{path.stem} {row.get('name', '')} from {row['effective_from']}".strip())
+    return changed
+
+
 def _months_between(first: dt.date, last: dt.date) -> list[dt.date]:
     months, month = [], first.replace(day=1)
     while month <= last:
@@ -152,6 +175,9 @@ def plan_build(lake: duckdb.DuckDBPyConnection, published: Path, as_of: dt.date,
         return full("catalogue, listed-price, VBP or institution deliveries changed")
     if as_of < info["as_of"]:
         return full(f"as-of date {as_of} is before the last publication's {info['as_of']}")
+    changed = dated_seed_rows_changing(info["as_of"], as_of)
+    if changed:
+        return full(f"a dated seed row comes into or goes out of force: {changed[0]}")
     months = {m for _, m, _ in composition ^ previous_composition}
     if as_of > info["as_of"]:
         months.update(_months_between(info["as_of"], as_of))
