@@ -83,10 +83,13 @@ def _frames(build: duckdb.DuckDBPyConnection, run_id: str, previous_db: Path | N
     frames: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]] = {}
     # Landed rows of this run (files loaded by this run), bounded.
     for feed in ("institutions", "products", "listed_prices", "vbp_results", "vbp_agreed_volumes", "purchases"):
+        # The sample must be taken of the filtered rows (a subquery): DuckDB
+        # samples a table before the WHERE, which validated 874 of a night's
+        # 76,522 lines at 20 M, after scanning the whole lake.
         frames[f"landed_{feed}"] = _reader(
             build,
-            f"select * from lake.main.{feed} where _file_id in "
-            f"(select file_id from lake.main.ingest_manifest where run_id = ? and status = 'loaded') "
+            f"select * from (select * from lake.main.{feed} where _file_id in "
+            f"(select file_id from lake.main.ingest_manifest where run_id = ? and status = 'loaded')) "
             f"using sample reservoir({SAMPLE_ROWS} rows) repeatable (42)",
             [run_id],
         )

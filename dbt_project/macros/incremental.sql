@@ -25,7 +25,9 @@
   is computed whole.
 #}
 
-{% macro _rebuild_month_literals() -%}
+{# Date literals of the rebuilt months, each widened to the `preceding`
+   months before and the `following` months after it; none without the var. #}
+{% macro _rebuild_month_literals(preceding=0, following=0) -%}
     {%- set months = var('rebuild_months', none) -%}
     {%- if months is none -%}{{ return(none) }}{%- endif -%}
     {%- set literals = [] -%}
@@ -33,35 +35,38 @@
         {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}-01$', month | string) -%}
             {{ exceptions.raise_compiler_error("rebuild_months: '" ~ month ~ "' is not a month's first day (YYYY-MM-01)") }}
         {%- endif -%}
-        {%- do literals.append("date '" ~ month ~ "'") -%}
+        {%- set year, number = (month | string)[:4] | int, (month | string)[5:7] | int -%}
+        {%- for k in range(-preceding, following + 1) -%}
+            {%- set index = year * 12 + number - 1 + k -%}
+            {%- set literal = "date '%04d-%02d-01'" | format(index // 12, index % 12 + 1) -%}
+            {%- if literal not in literals -%}{%- do literals.append(literal) -%}{%- endif -%}
+        {%- endfor -%}
     {%- endfor -%}
-    {{ return(literals) }}
+    {{ return(literals | sort) }}
 {%- endmacro %}
 
-{# Predicate on a month column: true for the months this build recomputes.
-   `always` applies it whenever the var is set, also in a model that is not
-   itself incremental (the view int_purchase_lines_priced, read only by
-   incremental models). #}
-{% macro in_rebuilt_months(column, following=0, always=false) -%}
+{# Predicate on a month column: true for the months this build recomputes
+   (widened by `preceding` / `following` months). `always` applies it
+   whenever the var is set, also in a model that is not itself incremental
+   (the view int_purchase_lines_priced, read only by incremental models). #}
+{% macro in_rebuilt_months(column, following=0, always=false, preceding=0) -%}
     {%- if _rebuild_month_literals() is none or _in_unit_test() or not (always or is_incremental()) -%}
         true
     {%- else -%}
-        {{ rebuilt_months_predicate(column, following) }}
+        {{ rebuilt_months_predicate(column, following, preceding) }}
     {%- endif -%}
 {%- endmacro %}
 
-{# The predicate itself, from the var alone. #}
-{% macro rebuilt_months_predicate(column, following=0) -%}
-    {%- set literals = _rebuild_month_literals() -%}
+{# The predicate itself, from the var alone: a plain IN list, which DuckDB
+   checks against each row group's min/max and so skips other months. #}
+{% macro rebuilt_months_predicate(column, following=0, preceding=0) -%}
+    {%- set literals = _rebuild_month_literals(preceding, following) -%}
     {%- if literals is none -%}
         true
     {%- elif literals | length == 0 -%}
         false
     {%- else -%}
-        ({{ column }} in ({{ literals | join(', ') }})
-        {%- for k in range(1, following + 1) %}
-         or cast({{ column }} - interval {{ k }} month as date) in ({{ literals | join(', ') }})
-        {%- endfor %})
+        {{ column }} in ({{ literals | join(', ') }})
     {%- endif -%}
 {%- endmacro %}
 

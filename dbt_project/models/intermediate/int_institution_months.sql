@@ -1,18 +1,35 @@
+{{ config(schema='incremental') }}  -- kept in the publication: the next incremental build reads its months back
 -- One row per institution × month from the first month with data to the
 -- as-of month, saying whether the institution uploaded any purchase line
 -- that month. Zero is not missing (conventions: OpenPrescribing): an
 -- institution with no upload in a month is a completeness problem, never a
 -- 0 % or 100 % ratio. Institutions count from the first month they ever
 -- uploaded, so a hospital that joined later is not "missing" before.
+-- Incremental builds (macros/incremental.sql): upload counts of the months
+-- not rebuilt are read back from the previous version of this table.
+{% set reuse_previous = previous_version_usable() %}
 with lines as (
     select fixmedins_code, month
     from {{ ref('purchase_lines') }}
     where not is_after_as_of
+        {% if reuse_previous %}and {{ rebuilt_months_predicate('month') }}{% endif %}
+),
+
+uploads as (
+    select fixmedins_code, month, count(*) as line_count
+    from lines
+    group by fixmedins_code, month
+    {% if reuse_previous %}
+    union all
+    select fixmedins_code, month, line_count
+    from {{ this }}
+    where has_uploads and not {{ rebuilt_months_predicate('month') }}
+    {% endif %}
 ),
 
 bounds as (
     select min(month) as first_month, cast(date_trunc('month', {{ as_of_date() }}) as date) as last_month
-    from lines
+    from uploads
 ),
 
 months as (
@@ -22,14 +39,8 @@ months as (
 
 first_upload as (
     select fixmedins_code, min(month) as first_month
-    from lines
+    from uploads
     group by fixmedins_code
-),
-
-uploads as (
-    select fixmedins_code, month, count(*) as line_count
-    from lines
-    group by fixmedins_code, month
 ),
 
 institutions as (

@@ -23,43 +23,8 @@
 -- lowers index_value, while product_index_value shows pure price changes.
 {% set base_month = var('price_index_base_month', none) %}
 
-with institution_months as (
-    select * from {{ ref('int_price_institution_months') }}
-    where ownership = 'public'
-),
-
-with_items as (
-    select
-        *,
-        case when generic_group is not null then 'G:' || generic_group else 'P:' || med_list_codg end as generic_item,
-        coalesce(equivalent_qty, cast(qty as double)) as generic_item_qty
-    from institution_months
-),
-
-item_lines as (
-    select 'generic' as basis, city_admdvs, category_group, month, generic_item as item,
-           cast(amount as double) as amount, generic_item_qty as qty
-    from with_items
-    union all
-    select 'product', city_admdvs, category_group, month, 'P:' || med_list_codg,
-           cast(amount as double), cast(qty as double)
-    from with_items
-),
-
-regional as (
-    select basis, 'city' as region_level, city_admdvs as admdvs, category_group, month, item, amount, qty
-    from item_lines
-    union all
-    select basis, 'all', null, category_group, month, item, amount, qty
-    from item_lines
-),
-
-items as (
-    select basis, region_level, admdvs, category_group, month, item,
-           sum(amount) as amount, sum(qty) as qty, sum(amount) / sum(qty) as price
-    from regional
-    group by all
-    having sum(qty) > 0
+with items as (
+    select * from {{ ref('int_price_index_items') }}
 ),
 
 months as (

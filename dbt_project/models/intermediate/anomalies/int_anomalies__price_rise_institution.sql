@@ -40,7 +40,7 @@ compared as (
         and {{ in_rebuilt_months('cur.month', following=1) }}
         -- the same months on the previous-month side, so the join reads
         -- two months of prices, not history
-        and {{ in_rebuilt_months('cast(prev.month + interval 1 month as date)', following=1) }}
+        and {{ in_rebuilt_months('prev.month', preceding=1) }}
 ),
 
 rises as (
