@@ -4,8 +4,9 @@ Airflow DAG calls the same functions, one task each (dags/yaocai_nightly.py).
 Every step returns a dict whose ``line`` is its one-line result.
 
 Every step is safe to repeat: ingest skips files it has seen, build starts
-from an empty build file, the gate only reads, and publish swaps in a
-complete file with one atomic rename, so the previous publication stays
+from an empty build file (full rebuild) or a fresh copy of the publication
+(incremental: yaocai/incremental.py), the gate only reads, and publish swaps
+in a complete file with one atomic rename, so the previous publication stays
 intact until the new one is whole.
 """
 
