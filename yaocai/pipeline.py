@@ -214,7 +214,8 @@ def reviews_step(ctx: RunContext) -> dict:
             "needs_fix": [w.moved_to for w in outcome.needs_fix], "line": line}
 
 
-def dbt_env(ctx: RunContext) -> dict[str, str]:
+def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
+    """Environment of the dbt process; ``lake_lines``: purchase lines in the lake."""
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
     return {
@@ -223,7 +224,7 @@ def dbt_env(ctx: RunContext) -> dict[str, str]:
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
-        "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(layout)),
+        "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -236,16 +237,8 @@ def dbt_env(ctx: RunContext) -> dict[str, str]:
 DBT_ONE_THREAD_FROM_LINES = 2_000_000
 
 
-def _dbt_threads(layout: Layout) -> int:
-    try:
-        con = duckdb.connect(str(layout.lake), read_only=True)
-        try:
-            lines = con.execute("select count(*) from purchases").fetchone()[0]
-        finally:
-            con.close()
-    except duckdb.Error:
-        return 2
-    return 1 if lines >= DBT_ONE_THREAD_FROM_LINES else 2
+def _dbt_threads(lake_lines: int) -> int:
+    return 1 if lake_lines >= DBT_ONE_THREAD_FROM_LINES else 2
 
 
 def build_step(ctx: RunContext) -> dict:
@@ -288,7 +281,8 @@ def build_step(ctx: RunContext) -> dict:
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
         with (run_dir / "dbt_build.log").open("w") as log_file:
-            completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx)}, stdout=log_file,
+            lake_lines = sum(lines for _, _, lines in composition)
+            completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx, lake_lines)}, stdout=log_file,
                                        stderr=subprocess.STDOUT, cwd=run_dir, check=False)
         if completed.returncode != 0:
             failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")

@@ -30,3 +30,31 @@
     (({{ agreement }}.designated_med_list_codg is null and {{ gp }}.is_winning)
      or {{ line }}.med_list_codg = {{ agreement }}.designated_med_list_codg)
 {%- endmacro %}
+
+{# Products whose lines can count toward a VBP agreement: a product of an
+   agreement's group, or a product an agreement designates. Lines of other
+   products add nothing to any completion sum, and filtering them out before
+   the join to the institution's agreements keeps that join small at scale.
+   `group_products` is int_vbp_group_products, `agreements` any relation with
+   designated_med_list_codg (the agreed volumes or vbp_completion). One
+   definition for vbp_completion, vbp_progress_monthly and vbp_savings. #}
+{% macro vbp_countable_products(group_products, agreements) -%}
+    (select med_list_codg from {{ group_products }}
+     union select designated_med_list_codg from {{ agreements }}
+           where designated_med_list_codg is not null)
+{%- endmacro %}
+
+{# The price deviation index over price-eligible lines with their reference
+   amounts (data-contract.md §2): actual_amount = Σ amount of the lines with
+   a reference, reference_amount = Σ r × qty, pdi = actual ÷ reference,
+   coverage = actual ÷ Σ amount of all eligible lines (0 when no line had a
+   reference), eligible_amount. One definition for price_deviation_index
+   (institution × month × group) and price_deviation_index_product. #}
+{% macro price_deviation_aggregates() -%}
+        sum(amount) filter (where reference_amount is not null) as actual_amount,
+        sum(reference_amount) as reference_amount,
+        {{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(reference_amount)') }} as pdi,
+        coalesce({{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(amount)') }},
+                 case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
+        sum(amount) as eligible_amount
+{%- endmacro %}

@@ -18,12 +18,7 @@ final as (
         category_group,
         any_value(ownership) as ownership,
         any_value(admdvs) as admdvs,
-        sum(amount) filter (where reference_amount is not null) as actual_amount,
-        sum(reference_amount) as reference_amount,
-        {{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(reference_amount)') }} as pdi,
-        coalesce({{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(amount)') }},
-                 case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
-        sum(amount) as eligible_amount,
+        {{ price_deviation_aggregates() }},
         count(*) as line_count
     from eligible
     group by fixmedins_code, month, category_group

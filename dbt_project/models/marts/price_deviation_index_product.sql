@@ -21,12 +21,7 @@ final as (
         any_value(category_group) as category_group,
         any_value(generic_name) as generic_name,
         any_value(min_unit) as min_unit,
-        sum(amount) filter (where reference_amount is not null) as actual_amount,
-        sum(reference_amount) as reference_amount,
-        {{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(reference_amount)') }} as pdi,
-        coalesce({{ ratio('sum(amount) filter (where reference_amount is not null)', 'sum(amount)') }},
-                 case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
-        sum(amount) as eligible_amount,
+        {{ price_deviation_aggregates() }},
         sum(qty_min_units) as qty_min_units,
         count(distinct fixmedins_code) as institution_count,
         count(*) as line_count

@@ -25,9 +25,7 @@ lines as (
     select fixmedins_code, med_list_codg, receipt_date, net_qty_min_units
     from {{ ref('purchase_lines') }}
     where not is_gift and not is_after_as_of
-        and med_list_codg in (select med_list_codg from {{ ref('int_vbp_group_products') }}
-                              union select designated_med_list_codg from {{ ref('stg_lake__vbp_agreed_volumes') }}
-                                    where designated_med_list_codg is not null)
+        and med_list_codg in {{ vbp_countable_products(ref('int_vbp_group_products'), ref('stg_lake__vbp_agreed_volumes')) }}
 ),
 
 institutions as (

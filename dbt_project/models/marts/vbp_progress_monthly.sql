@@ -29,12 +29,9 @@ monthly_qty as (
         coalesce(sum(l.net_qty_min_units) filter (
             where {{ vbp_counts_toward_completion('m', 'l', 'gp') }}), 0) as month_qty
     from months as m
-    -- only lines of a product that can count (a group's product or a
-    -- designated one): the others add nothing, and the join stays small
+    -- only lines of a product that can count (macros/helpers.sql)
     left join (select * from {{ ref('purchase_lines') }}
-               where med_list_codg in (select med_list_codg from group_products
-                                       union select designated_med_list_codg from agreements
-                                             where designated_med_list_codg is not null)) as l
+               where med_list_codg in {{ vbp_countable_products('group_products', 'agreements') }}) as l
         on l.fixmedins_code = m.fixmedins_code
         and l.month = m.month
         and l.receipt_date between m.period_start and m.period_end

@@ -59,12 +59,9 @@ winning_lines as (
         sum(cast(l.net_qty_min_units * coalesce(l.winning_unit_price, l.unit_price, l.listed_unit_price)
                  as decimal(18, 4))) as winning_amount
     from agreements as a
-    -- only lines of a product that can count (as in vbp_completion): the
-    -- others add nothing, and the join to the agreements stays small
+    -- only lines of a product that can count (macros/helpers.sql)
     inner join (select * from {{ ref('purchase_lines') }}
-                where med_list_codg in (select med_list_codg from group_products
-                                        union select designated_med_list_codg from agreements
-                                              where designated_med_list_codg is not null)) as l
+                where med_list_codg in {{ vbp_countable_products('group_products', 'agreements') }}) as l
         on l.fixmedins_code = a.fixmedins_code
         and l.receipt_date between a.period_start and a.period_end
         and not l.is_gift and not l.is_after_as_of
