@@ -21,14 +21,19 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
+import shutil
 import tempfile
+import threading
+import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from ingest import checks, readers
+from ingest import checks, limits, readers
 from ingest.feeds import FEEDS, Feed, header_index, normalise_header
 from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
@@ -50,7 +55,7 @@ class FileResult:
     feed: str
     source_file: str
     file_id: str
-    status: str  # loaded | duplicate_delivery | rejected | skipped_incomplete
+    status: str  # loaded | duplicate_delivery | rejected | already_rejected | skipped_incomplete
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -106,31 +111,58 @@ def landing_file_id(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     return file_id
 
 
-def delivery_files(feed_dir: Path) -> tuple[list[Path], list[Path]]:
-    """(complete deliveries, files skipped as still being written), sorted by name."""
+def delivery_files(feed_dir: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """(complete deliveries, files skipped as still being written, entries
+    that are never read with the reason), sorted by name.
+
+    A file of an unknown type is a complete delivery: reading it rejects it
+    once, by content, like any unreadable file."""
     if not feed_dir.is_dir():
-        return [], []
-    # Symbolic links are never followed: a delivery is a regular file inside
-    # its feed folder (a link could point anywhere on the machine).
-    entries = sorted(p for p in feed_dir.iterdir()
-                     if (p.is_file() or p.is_symlink()) and not p.name.startswith((".", "~$")))
-    uses_markers = any(p.suffix == DONE_MARKER for p in entries)
-    complete, incomplete = [], []
+        return [], [], []
+    entries = sorted(p for p in feed_dir.iterdir() if not p.name.startswith((".", "~$")))
+    uses_markers = any(p.suffix == DONE_MARKER and p.is_file() and not p.is_symlink() for p in entries)
+    complete, incomplete, not_read = [], [], []
     for path in entries:
-        if path.suffix == DONE_MARKER:
-            continue
         if path.is_symlink():
-            incomplete.append(path)
+            # Symbolic links are never followed: a delivery is a regular file
+            # inside its feed folder (a link could point anywhere on the machine).
+            not_read.append((path, "a symbolic link, not followed: links may point anywhere on the machine; "
+                                   "copy the file itself into the feed folder"))
+        elif path.is_dir():
+            not_read.extend((inner, f"in the sub-folder {path.name}/: only files directly in the feed folder "
+                                    f"{feed_dir.name}/ are read; move it up into {feed_dir.name}/")
+                            for inner in _files_below(path))
+        elif not path.is_file() or path.suffix == DONE_MARKER:
+            continue
         elif path.suffix.lower() in IN_PROGRESS_SUFFIXES:
             incomplete.append(path)
-        elif path.suffix.lower() in ACCEPTED_SUFFIXES:
-            if uses_markers and not path.with_name(path.name + DONE_MARKER).exists():
-                incomplete.append(path)
-            else:
-                complete.append(path)
-        else:
+        elif uses_markers and not path.with_name(path.name + DONE_MARKER).exists():
             incomplete.append(path)
-    return complete, incomplete
+        else:
+            complete.append(path)
+    return complete, incomplete, not_read
+
+
+def _files_below(folder: Path) -> list[Path]:
+    """Files and links anywhere below ``folder`` (links are not followed)."""
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / f for f in files if not f.startswith((".", "~$")) and not f.endswith(DONE_MARKER))
+        # links to folders are listed in dirs but not walked: report them too
+        found.extend(Path(root) / d for d in dirs if (Path(root) / d).is_symlink())
+    return sorted(found)
+
+
+def not_read_id(path: Path) -> str:
+    """The manifest id of an entry that is never read (a link, a file in a
+    sub-folder): its content is not hashed (a link is not followed), so the
+    id is the sha256 of its path, size, mtime and link target; the entry is
+    reported once, and again only when one of them changes."""
+    st = path.lstat()
+    target = os.readlink(path) if path.is_symlink() else ""
+    text = f"not read\0{path.absolute()}\0{st.st_size}\0{st.st_mtime_ns}\0{target}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def ingest_landing(
@@ -138,8 +170,13 @@ def ingest_landing(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
     progress: Callable[[str, int, int], None] | None = None,
+    stage_dir: Path | None = None,
 ) -> IngestReport:
-    """Load every new complete delivery of every feed. ``con`` is the lake."""
+    """Load every new complete delivery of every feed. ``con`` is the lake.
+
+    ``stage_dir``: where files are staged while read (the pipeline gives a
+    folder of the run, which the next run's start removes, so a killed
+    process leaves nothing behind for long); default: the system's temp."""
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing directory {landing_dir} does not exist")
@@ -147,15 +184,20 @@ def ingest_landing(
     install_macros(con)
     report = IngestReport(run_id)
     plan = [(feed, delivery_files(landing_dir / feed.name)) for feed in FEEDS]
-    total = sum(len(done) for _, (done, _) in plan)
+    total = sum(len(done) for _, (done, _, _) in plan)
     done_count = 0
-    for feed, (files, incomplete) in plan:
+    for feed, (files, incomplete, not_read) in plan:
         for path in incomplete:
             report.files.append(FileResult(feed.name, _relative(path, landing_dir), "", "skipped_incomplete",
-                                           message="not read: not a complete delivery yet (temporary name, no .done marker), "
-                                                   "an unknown file type, or a symbolic link"))
+                                           message="not read: not a complete delivery yet (temporary name "
+                                                   "or no .done marker)"))
+        for path, why in not_read:
+            result = _reject_unread(con, feed, path, landing_dir, run_id, why)
+            if result is not None:
+                log.warning("%s %s: not read: %s", feed.name, result.source_file, why)
+                report.files.append(result)
         for path in files:
-            result = _ingest_file(con, feed, path, landing_dir, run_id)
+            result = _ingest_file(con, feed, path, landing_dir, run_id, stage_dir)
             log.info("%s %s: %s (in %d, loaded %d, quarantined %d) %s", feed.name, result.source_file, result.status,
                      result.rows_in, result.rows_loaded, result.rows_quarantined, result.message)
             report.files.append(result)
@@ -165,30 +207,83 @@ def ingest_landing(
     return report
 
 
+def _reject_unread(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing_dir: Path, run_id: str,
+                   why: str) -> FileResult | None:
+    """Record once (manifest + quarantine) an entry that is never read; None
+    when it was recorded on an earlier night."""
+    file_id = not_read_id(path)
+    if con.execute("select 1 from ingest_manifest where file_id = ?", [file_id]).fetchone():
+        return None
+    source_file = _relative(path, landing_dir)
+    con.execute("begin transaction")
+    try:
+        result = _load_rows(con, feed, FileRejected(f"not read: {why}"), source_file, file_id, run_id)
+        _record_manifest(con, result, path, run_id)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
 def _relative(path: Path, landing_dir: Path) -> str:
     return path.relative_to(landing_dir).as_posix()
 
 
-def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing_dir: Path, run_id: str) -> FileResult:
+def _reason_for(exc: BaseException) -> str:
+    """A reason an officer can act on for an error raised while reading a
+    file (the library's own words follow, for whoever fixes the file)."""
+    detail = f"{type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, RecursionError):
+        return f"nested too deeply to read ({detail})"
+    if isinstance(exc, MemoryError):
+        return "too large to read in the memory available"
+    if isinstance(exc, UnicodeError):
+        return f"bytes that are not valid text ({detail})"
+    if isinstance(exc, (zipfile.BadZipFile, zipfile.LargeZipFile)):
+        return f"not a readable XLSX workbook ({detail})"
+    if isinstance(exc, duckdb.InterruptException):
+        return str(limits.out_of_time())
+    return f"could not be read ({detail})"
+
+
+def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing_dir: Path, run_id: str,
+                 stage_dir: Path | None = None) -> FileResult:
     source_file = _relative(path, landing_dir)
     file_id = landing_file_id(con, path)
     seen = con.execute(
         "select source_file, status from ingest_manifest where file_id = ? and status in ('loaded', 'rejected')", [file_id]
     ).fetchone()
+    if seen and seen[1] == "rejected":
+        # A rejected file is not read again until its content changes.
+        return FileResult(feed.name, source_file, file_id, "already_rejected",
+                          message=f"same content as {seen[0]}, rejected before; deliver a corrected file")
     if seen:
         return FileResult(feed.name, source_file, file_id, "duplicate_delivery",
                           message=f"same content as {seen[0]} ({seen[1]}); nothing to do")
     # Decoding only fills temp tables, so it runs before the transaction (a
-    # failed fast-path parse must not abort the transaction).
-    with tempfile.TemporaryDirectory(prefix="yaocai-stage-") as tmp:
-        try:
-            staged: _Staged | FileRejected = _stage(con, feed, path, Path(tmp))
-        except FileRejected as exc:
-            staged = exc
+    # failed fast-path parse must not abort the transaction). Any error
+    # while reading one file rejects that file, never the night (issue 13).
+    if stage_dir is not None:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="yaocai-stage-", dir=stage_dir) as tmp:
+        staged = _stage_bounded(con, feed, path, Path(tmp))
     con.execute("begin transaction")
     try:
         superseded = _supersede_earlier_version(con, feed, source_file, file_id)
-        result = _load_rows(con, feed, staged, source_file, file_id, run_id)
+        try:
+            result = _load_rows(con, feed, staged, source_file, file_id, run_id)
+        except Exception as exc:
+            if isinstance(staged, FileRejected):
+                raise
+            # Typing and checking the staged rows failed: roll the file back
+            # and record it as rejected instead.
+            log.exception("%s %s: loading the staged rows failed", feed.name, source_file)
+            con.execute("rollback")
+            _drop_temp_tables(con)
+            con.execute("begin transaction")
+            superseded = _supersede_earlier_version(con, feed, source_file, file_id)
+            result = _load_rows(con, feed, FileRejected(_reason_for(exc)), source_file, file_id, run_id)
         if superseded:
             result.message = (result.message + f" restates earlier delivery {superseded[:12]}").strip()
         _record_manifest(con, result, path, run_id)
@@ -199,6 +294,42 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
         raise
     failpoint("ingest.after_commit")
     return result
+
+
+def _stage_bounded(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: Path) -> _Staged | FileRejected:
+    """_stage within the file limits: the file's size is checked first, its
+    wall time is limited (readers check the clock; a DuckDB statement still
+    running at the deadline is interrupted), and any error is the file's
+    rejection with its reason."""
+    size = path.stat().st_size
+    if size > limits.MAX_FILE_BYTES.value(feed.name):
+        env = limits.MAX_FILE_BYTES.env
+        return FileRejected(f"{size:,} bytes is over the limit of {limits.MAX_FILE_BYTES.value(feed.name):,} "
+                            f"{limits.MAX_FILE_BYTES.what} for feed {feed.name} ({env}, or {env}_{feed.name.upper()})")
+    deadline = limits.start_clock()
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), con.interrupt)
+    timer.daemon = True
+    timer.start()
+    try:
+        staged = _stage(con, feed, path, tmp)
+        limits.check_clock()  # an interrupted fast path returns None and falls through
+        return staged
+    except FileRejected as exc:
+        _drop_temp_tables(con)
+        return exc
+    except Exception as exc:  # any library's error while reading this one file
+        log.warning("%s %s: rejected after %s", feed.name, path.name, f"{type(exc).__name__}: {exc}"[:300])
+        _drop_temp_tables(con)
+        return FileRejected(_reason_for(exc))
+    finally:
+        timer.cancel()
+        limits.stop_clock()
+
+
+def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ("staged", "staged_json", "staged_records", "staged_values", "typed", "more_reasons",
+                  "key_groups", "lake_hits"):
+        con.execute(f"drop table if exists {table}")
 
 
 def _supersede_earlier_version(con: duckdb.DuckDBPyConnection, feed: Feed, source_file: str, file_id: str) -> str | None:
@@ -238,9 +369,9 @@ def _record_manifest(con: duckdb.DuckDBPyConnection, r: FileResult, path: Path, 
 STAGED_META = ("_problem", "_raw", "_extra")
 # Characters Python's str.strip() removes (the readers' notion of blank).
 _PY_SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())  # none above U+3000
-# Python's csv module rejects longer fields (csv.field_size_limit()). DuckDB
-# is given this as its limit on a row's bytes, so a file with such a field
-# (or merely a row this long) takes the Python path, which reports the row.
+# DuckDB is given this as its limit on a row's bytes (or YAOCAI_MAX_FIELD_CHARS
+# if lower), so a file with a longer row takes the Python path, which checks
+# each field against YAOCAI_MAX_FIELD_CHARS (ingest/limits.py).
 _CSV_FIELD_LIMIT = 131_072
 
 
@@ -299,7 +430,7 @@ def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path,
         con.execute(
             "create temp table staged as select * from read_csv(?, header = false, skip = 1, auto_detect = false, "
             "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
-            f"max_line_size = {_CSV_FIELD_LIMIT}, columns = ?)",
+            f"max_line_size = {min(_CSV_FIELD_LIMIT, limits.MAX_FIELD_CHARS.value())}, columns = ?)",
             [str(source), {c: "varchar" for c in columns}],
         )
     except duckdb.Error:
@@ -458,6 +589,7 @@ def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, sta
     unmapped = [label for label in labels if index.get(normalise_header(label)) is None]
     header_set = set(labels)
     rows = 0
+    longest_row = 0  # characters of the longest row's cells (and keys, where _raw repeats them)
     with staged_csv.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([*STAGED_META, *_column_list(len(labels))])
@@ -465,7 +597,9 @@ def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, sta
             cells = row.cells
             if row.problem is None and len(cells) == len(labels) and list(cells) == labels:
                 writer.writerow(["", "", "", *cells.values()])
+                longest_row = max(longest_row, sum(map(len, cells.values())))
             else:
+                longest_row = max(longest_row, sum(len(k) + len(v) for k, v in cells.items()) + len(row.problem or ""))
                 extra = {label: cells[label] for label in unmapped if cells.get(label, "") != ""}
                 for label, text in cells.items():  # JSON rows may carry keys missing from the header
                     if label not in header_set and text != "":
@@ -479,11 +613,21 @@ def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, sta
     columns = {name: "varchar" for name in [*STAGED_META, *_column_list(len(labels))]}
     con.execute(
         "create temp table staged as select * from read_csv(?, header = true, delim = ',', quote = '\"', escape = '\"', "
-        "auto_detect = false, columns = ?, max_line_size = 10000000)",
+        f"auto_detect = false, columns = ?, max_line_size = {_staged_line_bytes(longest_row, len(labels))})",
         [str(staged_csv), columns],
     )
     fmt = delivery.format + (f"/{delivery.encoding}" if delivery.encoding else "")
     return _Staged(rows, fmt, labels)
+
+
+def _staged_line_bytes(row_chars: int, columns: int) -> int:
+    """DuckDB's max_line_size for the staged CSV: a bound on its longest line.
+    A character takes at most 4 bytes in UTF-8 and 6 in JSON (\\u0001) or
+    with CSV's doubled quotes; a row's text is written up to three times
+    (its cells, _raw and _extra). The fields themselves are bounded by
+    YAOCAI_MAX_FIELD_CHARS, so is this (DuckDB's default is 2 MB: a field
+    over 10 MB made the staging read fail, issue 13)."""
+    return max(10_000_000, 18 * row_chars + 64 * columns + 4096)
 
 
 def _json_pairs(pairs: list[tuple[str, str]]) -> str:

@@ -6,7 +6,8 @@ rendered to text here, because the workbook has already typed them).
 Problems that make a single row unusable (a JSON line that is not JSON, a
 CSV row with more cells than the header) are yielded with a ``problem`` so
 the loader quarantines that row; problems that make the whole file
-unreadable raise ``FileRejected``.
+unreadable, or a file over one of the limits of ``ingest.limits``, raise
+``FileRejected``.
 """
 
 from __future__ import annotations
@@ -16,23 +17,23 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest import limits
 from ingest.feeds import Feed, header_index, normalise_header
+from ingest.limits import FileRejected, check_clock
 
 # Rows whose first non-empty cell says this are summaries added by
 # spreadsheet users, not data; they are quarantined with this reason.
 TOTAL_ROW_MARKERS = ("合计", "总计", "小计", "total")
 CSV_TOTAL_ROW_PROBLEM = "summary row (合计/total), not a purchase line"
-SNIFF_BYTES = 1 << 20
 HEADER_SEARCH_ROWS = 15
-
-
-class FileRejected(Exception):
-    """The whole file cannot be read; the message is shown to the data provider."""
-
+DECODE_BLOCK = 1 << 24
 
 @dataclass
 class Row:
@@ -49,29 +50,61 @@ class Delivery:
     rows: Iterator[Row]
 
 
+_ENCODINGS: dict[tuple, str] = {}
+
+
 def detect_encoding(path: Path) -> str:
     """UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (a superset
     of GBK and GB2312, the encodings Chinese hospital systems export).
 
-    GB18030 decodes almost any byte string, so a file that is neither is
-    caught later when its header does not match any known column."""
+    Decided on the whole file, streamed (issue 13): a file is UTF-8 only if
+    all of it decodes as UTF-8, otherwise GB18030 if all of it decodes as
+    that, otherwise it is rejected. A file whose first megabytes are ASCII is
+    valid in both, so a sample cannot tell them apart. GB18030 decodes almost
+    any byte string, so a file in yet another encoding is caught later when
+    its header does not match any known column."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key in _ENCODINGS:
+        return _ENCODINGS[key]
     with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+        head = handle.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    decoder = codecs.getincrementaldecoder("utf-8")()
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        problems = []
+        for candidate in ("utf-8", "gb18030"):
+            problem = _decode_problem(path, candidate)
+            if problem is None:
+                encoding = candidate
+                break
+            problems.append(problem)
+        else:
+            raise FileRejected(f"unreadable text encoding: not UTF-8 ({problems[0]}) and not GB18030 ({problems[1]})")
+    _ENCODINGS.clear()  # one file at a time: the cache only saves the second scan of the same file
+    _ENCODINGS[key] = encoding
+    return encoding
+
+
+def _decode_problem(path: Path, encoding: str) -> str | None:
+    """None if the whole file decodes as ``encoding``, else where it does not."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(DECODE_BLOCK), b""):
+            check_clock()
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return f"invalid bytes at byte {offset + exc.start:,}"
+            offset += len(block)
     try:
-        decoder.decode(head, final=len(head) < SNIFF_BYTES)
-        return "utf-8"
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        pass
-    try:
-        codecs.getincrementaldecoder("gb18030")().decode(head, final=len(head) < SNIFF_BYTES)
-        return "gb18030"
-    except UnicodeDecodeError as exc:
-        raise FileRejected(f"unreadable text encoding (not UTF-8, UTF-16 or GB18030): {exc}") from exc
+        return "the file ends inside a character"
+    return None
 
 
 def read_delivery(path: Path, feed: Feed) -> Delivery:
@@ -99,16 +132,50 @@ def _is_total_row(values: list[str]) -> bool:
     return first.lower().startswith(TOTAL_ROW_MARKERS)
 
 
+def bounded_lines(handle, what: str = "line") -> Iterator[str]:
+    """The lines of a text file, each read with a bounded buffer: a line
+    longer than YAOCAI_MAX_LINE_CHARS rejects the file instead of being
+    read whole into memory (a file with no line breaks is one line)."""
+    limit = limits.MAX_LINE_CHARS.value()
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit:
+            raise FileRejected(f"{what} {number:,}: longer than {limits.MAX_LINE_CHARS.value():,} characters, "
+                               f"the limit of {limits.MAX_LINE_CHARS.what} ({limits.MAX_LINE_CHARS.env})")
+        if number % 4096 == 0:
+            check_clock()
+        yield line
+
+
+def _too_many_columns(count: int, where: str) -> FileRejected:
+    return FileRejected(f"{where} has {limits.MAX_COLUMNS.exceeded(count)}")
+
+
+def _field_too_large(where: str) -> FileRejected:
+    limit = limits.MAX_FIELD_CHARS
+    return FileRejected(f"{where}: a field longer than {limit.value():,} characters, the limit of {limit.what} ({limit.env})")
+
+
 def _read_csv(path: Path, feed: Feed) -> Delivery:
     encoding = detect_encoding(path)
+    max_columns = limits.MAX_COLUMNS.value()
+    # The csv module's own field limit (default 131,072) becomes ours; it
+    # raises csv.Error "field larger than field limit", a file rejection.
+    csv.field_size_limit(limits.MAX_FIELD_CHARS.value())
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
-    reader = csv.reader(handle)
+    reader = csv.reader(bounded_lines(handle))
     header: list[str] | None = None
     try:
         for _ in range(HEADER_SEARCH_ROWS):
             candidate = next(reader, None)
             if candidate is None:
                 break
+            if len(candidate) > max_columns:
+                raise _too_many_columns(len(candidate), f"row {reader.line_num}")
             if _looks_like_header(candidate, feed):
                 header = [c.strip() for c in candidate]
                 break
@@ -117,7 +184,12 @@ def _read_csv(path: Path, feed: Feed) -> Delivery:
         raise FileRejected(f"bytes that are not valid {encoding}: {exc}") from exc
     except csv.Error as exc:
         handle.close()
+        if "field limit" in str(exc):
+            raise _field_too_large(f"line {reader.line_num}") from exc
         raise FileRejected(f"malformed CSV before the header: {exc}") from exc
+    except FileRejected:
+        handle.close()
+        raise
     if header is None:
         handle.close()
         raise FileRejected(
@@ -134,12 +206,16 @@ def _read_csv(path: Path, feed: Feed) -> Delivery:
                 except StopIteration:
                     return
                 except csv.Error as exc:
+                    if "field limit" in str(exc):
+                        raise _field_too_large(f"line {reader.line_num}") from exc
                     number += 1
                     yield Row(number, {}, f"malformed CSV row: {exc}")
                     continue
                 if not any(v.strip() for v in values):
                     continue  # blank line: carries no data, not counted
                 number += 1
+                if len(values) > max_columns:
+                    raise _too_many_columns(len(values), f"data row {number}")
                 cells = dict(zip(header, values))
                 if _is_total_row(values):
                     yield Row(number, cells, CSV_TOTAL_ROW_PROBLEM)
@@ -181,7 +257,7 @@ def plain_csv_header(path: Path, feed: Feed) -> tuple[str, list[str]] | None:
         records = list(csv.reader([line]))
     except csv.Error:
         return None
-    if len(records) != 1 or not _looks_like_header(records[0], feed):
+    if len(records) != 1 or len(records[0]) > limits.MAX_COLUMNS.value() or not _looks_like_header(records[0], feed):
         return None
     return encoding, [c.strip() for c in records[0]]
 
@@ -198,26 +274,79 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
+# Parts of an XLSX smaller than this are not held to the compression ratio
+# limit (small XML parts such as styles compress unevenly and cannot hurt).
+XLSX_RATIO_FROM_BYTES = 1 << 20
+
+
+def check_xlsx_archive(path: Path) -> None:
+    """Refuse a workbook whose parts would inflate past the limits, from the
+    zip's declared sizes, before any part is parsed (Python's zipfile never
+    inflates a part beyond its declared size: the declaration is a bound)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileRejected(f"not a readable XLSX workbook (not a valid zip archive: {exc})") from exc
+    inflated = sum(p.file_size for p in parts)
+    if inflated > limits.MAX_XLSX_INFLATED_BYTES.value():
+        raise FileRejected(f"the workbook would inflate to {limits.MAX_XLSX_INFLATED_BYTES.exceeded(f'{inflated:,} bytes')}")
+    for part in parts:
+        if part.file_size >= XLSX_RATIO_FROM_BYTES:
+            ratio = part.file_size / max(part.compress_size, 1)
+            if ratio > limits.MAX_XLSX_RATIO.value():
+                raise FileRejected(f"part {part.filename} is compressed {ratio:,.0f} times: "
+                                   f"{limits.MAX_XLSX_RATIO.exceeded(f'{ratio:,.0f}')} (a zip bomb?)")
+
+
 def _read_xlsx(path: Path, feed: Feed) -> Delivery:
     from openpyxl import load_workbook  # imported lazily: only XLSX deliveries need it
 
+    check_xlsx_archive(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile/KeyError/… for broken files
         raise FileRejected(f"not a readable XLSX workbook: {exc}") from exc
     sheet = workbook.worksheets[0]
-    rows_iter = sheet.iter_rows(values_only=True)
+    # Never trust the sheet's declared <dimension>: openpyxl pads every row
+    # to its width and the sheet to its height (A1:XFD1048576 makes each row
+    # 16,384 cells). Without it, rows are as long as their last real cell.
+    sheet.reset_dimensions()
+    max_rows, max_columns, max_field = (limits.MAX_XLSX_ROWS.value(), limits.MAX_COLUMNS.value(),
+                                        limits.MAX_FIELD_CHARS.value())
+    sheet_rows = 0
+
+    def sheet_row_texts() -> Iterator[list[str]]:
+        nonlocal sheet_rows
+        for values in sheet.iter_rows(values_only=True):
+            sheet_rows += 1
+            if sheet_rows > max_rows:
+                raise FileRejected(f"the first sheet has {limits.MAX_XLSX_ROWS.exceeded(f'more than {max_rows:,} rows')}")
+            if len(values) > max_columns:
+                raise _too_many_columns(len(values), f"sheet row {sheet_rows}")
+            if sheet_rows % 1024 == 0:
+                check_clock()
+            texts = [_cell_text(v) for v in values]
+            if any(len(t) > max_field for t in texts):
+                raise _field_too_large(f"sheet row {sheet_rows}")
+            yield texts
+
+    rows_iter = sheet_row_texts()
     header: list[str] | None = None
-    for _ in range(HEADER_SEARCH_ROWS):
-        candidate = next(rows_iter, None)
-        if candidate is None:
-            break
-        texts = [_cell_text(v).strip() for v in candidate]
-        if _looks_like_header(texts, feed):
-            # Merged header cells arrive as empty cells after the first one;
-            # give them a placeholder name so their data is kept in _extra.
-            header = [t or f"column_{i + 1}" for i, t in enumerate(texts)]
-            break
+    try:
+        for _ in range(HEADER_SEARCH_ROWS):
+            candidate = next(rows_iter, None)
+            if candidate is None:
+                break
+            texts = [t.strip() for t in candidate]
+            if _looks_like_header(texts, feed):
+                # Merged header cells arrive as empty cells after the first one;
+                # give them a placeholder name so their data is kept in _extra.
+                header = [t or f"column_{i + 1}" for i, t in enumerate(texts)]
+                break
+    except BaseException:
+        workbook.close()
+        raise
     if header is None:
         workbook.close()
         raise FileRejected(f"no header row with the columns of feed {feed.name!r} in the first {HEADER_SEARCH_ROWS} rows of the first sheet")
@@ -225,12 +354,16 @@ def _read_xlsx(path: Path, feed: Feed) -> Delivery:
     def rows() -> Iterator[Row]:
         number = 0
         try:
-            for values in rows_iter:
-                texts = [_cell_text(v) for v in values]
+            for texts in rows_iter:
                 if not any(t.strip() for t in texts):
                     continue
                 number += 1
                 cells = dict(zip(header, texts))
+                # Cells right of the header (rows are not padded to the
+                # declared width any more) are kept, under placeholder names.
+                for i in range(len(header), len(texts)):
+                    if texts[i].strip():
+                        cells[f"column_{i + 1}"] = texts[i]
                 if _is_total_row(texts):
                     yield Row(number, cells, "summary row (合计/total), not a data line")
                 else:
@@ -257,15 +390,57 @@ def _flatten_nhsa(record: dict) -> list[dict]:
     return flattened or [envelope]
 
 
+# A JSON string (an unterminated one runs to the end: every match succeeds,
+# so the scan stays linear), or a bracket outside strings (group 1).
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.?)*(?:"|\Z)|([\[\]{}])', re.DOTALL)
+
+
+def json_depth_ok(line: str, max_depth: int) -> bool:
+    """Whether no bracket of the JSON text ``line`` nests deeper than
+    ``max_depth``, found without recursion (json.loads recurses once per
+    level and a line nested 100,000 deep raises RecursionError). Brackets
+    inside strings do not count. Most lines have fewer brackets than the
+    limit and need no scan."""
+    if line.count("[") + line.count("{") <= max_depth:
+        return True
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(line):
+        bracket = match.group(1)
+        if bracket is None:
+            continue
+        if bracket in "[{":
+            depth += 1
+            if depth > max_depth:
+                return False
+        else:
+            depth -= 1
+    return True
+
+
+def _parse_json_line(line: str, line_number: int, max_depth: int) -> object:
+    """json.loads, or FileRejected when the line nests deeper than the limit;
+    raises json.JSONDecodeError for a line that is not JSON (a row problem)."""
+    too_deep = FileRejected(f"line {line_number:,}: JSON nested deeper than {max_depth:,} levels, the limit of "
+                            f"{limits.MAX_JSON_DEPTH.what} ({limits.MAX_JSON_DEPTH.env})")
+    if not json_depth_ok(line, max_depth):
+        raise too_deep
+    try:
+        return json.loads(line)
+    except RecursionError:  # a limit set above Python's recursion limit
+        raise too_deep from None
+
+
 def _read_jsonl(path: Path) -> Delivery:
     encoding = detect_encoding(path)
+    max_depth, max_columns, max_field = (limits.MAX_JSON_DEPTH.value(), limits.MAX_COLUMNS.value(),
+                                         limits.MAX_FIELD_CHARS.value())
     header: list[str] = []
     seen: set[str] = set()
     # First pass: the union of keys, in order of first appearance.
     with path.open("r", encoding=encoding) as handle:
-        for line in handle:
+        for line_number, line in enumerate(bounded_lines(handle), start=1):
             try:
-                record = json.loads(line)
+                record = _parse_json_line(line, line_number, max_depth)
             except json.JSONDecodeError:
                 continue
             if isinstance(record, dict):
@@ -274,15 +449,17 @@ def _read_jsonl(path: Path) -> Delivery:
                         if key not in seen:
                             seen.add(key)
                             header.append(key)
+                            if len(header) > max_columns:
+                                raise _too_many_columns(len(header), f"line {line_number:,} (keys of all lines so far)")
 
     def rows() -> Iterator[Row]:
         number = 0
         with path.open("r", encoding=encoding) as handle:
-            for line_number, line in enumerate(handle, start=1):
+            for line_number, line in enumerate(bounded_lines(handle), start=1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = _parse_json_line(line, line_number, max_depth)
                 except json.JSONDecodeError as exc:
                     number += 1
                     yield Row(number, {"line": str(line_number), "text": line[:2000]}, f"line {line_number} is not valid JSON: {exc.msg}")
@@ -293,7 +470,10 @@ def _read_jsonl(path: Path) -> Delivery:
                     continue
                 for flat in _flatten_nhsa(record):
                     number += 1
-                    yield Row(number, {k: v if type(v) is str else _json_text(v) for k, v in flat.items()})
+                    cells = {k: v if type(v) is str else _json_text(v) for k, v in flat.items()}
+                    if any(len(v) > max_field for v in cells.values()):
+                        raise _field_too_large(f"line {line_number:,}")
+                    yield Row(number, cells)
 
     return Delivery("jsonl", encoding, header, rows())
 

@@ -275,7 +275,8 @@ def test_symbolic_links_are_not_followed(landing, lake, tmp_path):
     (landing / "purchases").mkdir(parents=True, exist_ok=True)
     (landing / "purchases" / "link.csv").symlink_to(outside)
     report = ingest_landing(landing, lake, "run-1")
-    assert [f.status for f in report.files if f.feed == "purchases"] == ["skipped_incomplete"]
+    assert [f.status for f in report.files if f.feed == "purchases"] == ["rejected"]
+    assert "symbolic link" in report.files[-1].message
     assert purchases(lake) == []
 
 

@@ -155,15 +155,24 @@ def pull_platform_step(ctx: RunContext, client=None, progress=None) -> dict:
             "line": line}
 
 
+INGEST_STAGE_DIR = "ingest_stage"
+
+
 def ingest_step(ctx: RunContext, progress=None) -> dict:
     if ctx.source == "api":
         return {"summary": "landing files not read (source=api)", "rows_in": 0, "rows_loaded": 0,
                 "rows_quarantined": 0, "line": "skipped (source=api)"}
     layout = ctx.layout
     with warehouse_lock(layout.lock, f"run {ctx.run_id} ingest", wait_seconds=600):
+        # Files are staged in the run's folder; what a killed ingest left
+        # there is removed by the next one (it holds the lock: no other
+        # ingest is staging).
+        for leftover in (layout.state / "runs").glob(f"*/{INGEST_STAGE_DIR}"):
+            shutil.rmtree(leftover, ignore_errors=True)
         con = _lake(layout)
         try:
-            report = ingest_landing(Path(ctx.landing), con, ctx.run_id, progress=progress)
+            report = ingest_landing(Path(ctx.landing), con, ctx.run_id, progress=progress,
+                                    stage_dir=layout.run_dir(ctx.run_id) / INGEST_STAGE_DIR)
             loaded_files = sum(1 for f in report.files if f.status == "loaded")
             con.execute(
                 "update runs set rows_in = ?, rows_loaded = ?, rows_quarantined = ?, files_loaded = ? where run_id = ?",
@@ -185,7 +194,8 @@ def _ingest_line(report) -> str:
         by_status[f.status] = by_status.get(f.status, 0) + 1
     loaded = by_status.pop("loaded", 0)
     files = f"{loaded} new file{'s' if loaded != 1 else ''}"
-    others = {"duplicate_delivery": "already loaded", "rejected": "rejected", "skipped_incomplete": "still being written"}
+    others = {"duplicate_delivery": "already loaded", "rejected": "rejected", "already_rejected": "rejected before",
+              "skipped_incomplete": "still being written"}
     extra = ", ".join(f"{n} {others.get(status, status)}" for status, n in sorted(by_status.items()))
     return (f"{files}{f' ({extra})' if extra else ''}, {report.rows_in:,} rows → {report.rows_loaded:,} loaded, "
             f"{report.rows_quarantined:,} quarantined")

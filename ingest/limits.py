@@ -1,0 +1,109 @@
+"""Limits on one delivery file, so that no file can take the night's time or
+the machine's memory (issue 13: every input bounded in time and memory).
+
+A file over a limit is rejected whole (manifest status ``rejected`` and a
+file-level quarantine row naming the limit and its setting); the other files
+of the night load as usual. Each limit is an environment variable, read when
+a file is read (so a test or an operator can change it without a restart);
+the README's "Limits on delivery files" lists them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+MIB = 1 << 20
+
+
+class FileRejected(Exception):
+    """The whole file cannot be read; the message is shown to the data provider."""
+
+
+@dataclass(frozen=True)
+class Limit:
+    env: str          # the setting's environment variable
+    default: int
+    what: str         # "bytes per file", for messages: "over the limit of 10 <what>"
+
+    def value(self, feed: str | None = None) -> int:
+        """The setting; ``<env>_<FEED>`` (e.g. YAOCAI_MAX_FILE_BYTES_PURCHASES)
+        overrides it for one feed where a limit is per feed."""
+        for name in ([f"{self.env}_{feed.upper()}"] if feed else []) + [self.env]:
+            text = os.environ.get(name, "").strip()
+            if text:
+                try:
+                    number = int(float(text))
+                except ValueError:
+                    raise ValueError(f"{name}={text!r} is not a number") from None
+                if number <= 0:
+                    raise ValueError(f"{name}={text!r} must be positive")
+                return number
+        return self.default
+
+    def exceeded(self, actual: int | str, feed: str | None = None) -> str:
+        """The rejection reason an officer reads."""
+        return f"{actual} is over the limit of {self.value(feed):,} {self.what} ({self.env})"
+
+
+# A delivery file's size on disk. Per feed: YAOCAI_MAX_FILE_BYTES_<FEED>.
+# 4 GiB holds a year of a large province's purchase lines in one CSV.
+MAX_FILE_BYTES = Limit("YAOCAI_MAX_FILE_BYTES", 4096 * MIB, "bytes per file")
+# One cell (CSV field, JSON value, XLSX cell), in characters. Real fields are
+# names, codes and numbers (well under 1 KB); 1 Mi characters leaves room
+# for notes pasted into a cell and keeps every staged row far below DuckDB's
+# line limit.
+MAX_FIELD_CHARS = Limit("YAOCAI_MAX_FIELD_CHARS", MIB, "characters per field")
+# Columns of one file (header or any row). A feed has at most 19 columns;
+# unknown ones are kept in _extra, so 1,000 is generous.
+MAX_COLUMNS = Limit("YAOCAI_MAX_COLUMNS", 1000, "columns")
+# Nesting depth of one JSON line. An NHSA message is 3 deep.
+MAX_JSON_DEPTH = Limit("YAOCAI_MAX_JSON_DEPTH", 64, "levels of JSON nesting")
+# One line of a CSV or JSON Lines file, in characters (a line is read whole
+# before it is parsed, so this bounds the memory one line takes).
+MAX_LINE_CHARS = Limit("YAOCAI_MAX_LINE_CHARS", 16 * MIB, "characters per line")
+# Rows of an XLSX sheet, counted as read (never from the sheet's declared
+# <dimension>). Excel itself stops at 1,048,576.
+MAX_XLSX_ROWS = Limit("YAOCAI_MAX_XLSX_ROWS", 1_048_576, "rows per XLSX sheet")
+# An XLSX is a zip: the sum of its parts' declared uncompressed sizes, checked
+# before it is opened (Python's zipfile never inflates a part past its
+# declared size, so the check is a real bound).
+MAX_XLSX_INFLATED_BYTES = Limit("YAOCAI_MAX_XLSX_INFLATED_BYTES", 1024 * MIB, "bytes uncompressed")
+# Uncompressed / compressed size of any part of an XLSX. Spreadsheet XML
+# compresses 5-20 times; a zip bomb 1,000 times.
+MAX_XLSX_RATIO = Limit("YAOCAI_MAX_XLSX_RATIO", 200, "times compression")
+# Wall time to read one file (decode, check and stage its rows). A whole
+# ingest of 20 M lines takes 169 s (benchmarks/RESULTS.md), so 30 minutes
+# per file only stops a file that would never end.
+MAX_FILE_SECONDS = Limit("YAOCAI_MAX_FILE_SECONDS", 1800, "seconds per file")
+
+ALL = (MAX_FILE_BYTES, MAX_FIELD_CHARS, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_LINE_CHARS, MAX_XLSX_ROWS,
+       MAX_XLSX_INFLATED_BYTES, MAX_XLSX_RATIO, MAX_FILE_SECONDS)
+
+
+# The clock of the file being read (one file at a time per process); the
+# readers call check_clock() in their loops, the loader interrupts DuckDB.
+_deadline: float | None = None
+
+
+def start_clock() -> float:
+    """Start the wall-time limit of one file; returns its deadline (monotonic)."""
+    global _deadline
+    _deadline = time.monotonic() + MAX_FILE_SECONDS.value()
+    return _deadline
+
+
+def stop_clock() -> None:
+    global _deadline
+    _deadline = None
+
+
+def out_of_time() -> FileRejected:
+    return FileRejected(f"reading it took longer than the limit of {MAX_FILE_SECONDS.value():,} "
+                        f"{MAX_FILE_SECONDS.what} ({MAX_FILE_SECONDS.env})")
+
+
+def check_clock() -> None:
+    if _deadline is not None and time.monotonic() > _deadline:
+        raise out_of_time()
