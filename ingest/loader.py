@@ -379,10 +379,18 @@ _CSV_FIELD_LIMIT = 131_072
 class _Staged:
     rows: int
     fmt: str
-    labels: list[str]  # distinct delivered header labels; staged column c<i> holds labels[i]
+    labels: list[str]  # distinct delivered header labels (wide files: the mapped ones); staged column c<i> holds labels[i]
     problem: str = "s._problem"  # SQL over ``staged s``: the row's reader problem
     has_meta: bool = True  # _problem, _raw and _extra are columns of staged
     null_is_absent: bool = False  # NULL: the row has no such key (JSON), not an empty cell
+    meta_complete: bool = False  # _raw and _extra are given for every row (wide files), not built in SQL
+
+
+# Above this many columns, a file's _raw and _extra are written by Python
+# for every row instead of being built in SQL: the SQL expressions have a
+# term per column, and DuckDB's time to plan them grows faster than their
+# length (a CSV of 2,000 columns took 14 s, 4,000 121 s; issue 13).
+WIDE_FILE_COLUMNS = 64
 
 
 def _column_list(n: int) -> list[str]:
@@ -418,7 +426,8 @@ def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path,
     if layout is None:
         return None
     encoding, header = layout
-    if len(set(header)) != len(header) or len(header) < 2 or _missing_required(feed, header):
+    if (len(set(header)) != len(header) or len(header) < 2 or len(header) > WIDE_FILE_COLUMNS
+            or _missing_required(feed, header)):
         return None
     source = path
     if encoding == "gb18030":
@@ -588,14 +597,19 @@ def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, sta
     index = header_index(feed)
     unmapped = [label for label in labels if index.get(normalise_header(label)) is None]
     header_set = set(labels)
+    wide = len(labels) > WIDE_FILE_COLUMNS
+    # A wide file's unmapped columns live only in _raw and _extra: staged
+    # columns cost DuckDB memory per column (a vector of 2,048 values each).
+    unmapped_set = set(unmapped)
+    staged_labels = [label for label in labels if label not in unmapped_set] if wide else labels
     rows = 0
     longest_row = 0  # characters of the longest row's cells (and keys, where _raw repeats them)
     with staged_csv.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([*STAGED_META, *_column_list(len(labels))])
+        writer.writerow([*STAGED_META, *_column_list(len(staged_labels))])
         for row in delivery.rows:
             cells = row.cells
-            if row.problem is None and len(cells) == len(labels) and list(cells) == labels:
+            if row.problem is None and len(cells) == len(labels) and list(cells) == labels and not wide:
                 writer.writerow(["", "", "", *cells.values()])
                 longest_row = max(longest_row, sum(map(len, cells.values())))
             else:
@@ -607,17 +621,17 @@ def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, sta
                 writer.writerow([
                     row.problem or "", json.dumps(cells, ensure_ascii=False),
                     json.dumps(extra, ensure_ascii=False) if extra else "",
-                    *(cells.get(label, "") for label in labels),
+                    *(cells.get(label, "") for label in staged_labels),
                 ])
             rows += 1
-    columns = {name: "varchar" for name in [*STAGED_META, *_column_list(len(labels))]}
+    columns = {name: "varchar" for name in [*STAGED_META, *_column_list(len(staged_labels))]}
     con.execute(
         "create temp table staged as select * from read_csv(?, header = true, delim = ',', quote = '\"', escape = '\"', "
         f"auto_detect = false, columns = ?, max_line_size = {_staged_line_bytes(longest_row, len(labels))})",
         [str(staged_csv), columns],
     )
     fmt = delivery.format + (f"/{delivery.encoding}" if delivery.encoding else "")
-    return _Staged(rows, fmt, labels)
+    return _Staged(rows, fmt, staged_labels, meta_complete=wide)
 
 
 def _staged_line_bytes(row_chars: int, columns: int) -> int:
@@ -639,6 +653,8 @@ def _json_pairs(pairs: list[tuple[str, str]]) -> str:
 
 
 def _raw_sql(staged: _Staged, alias: str) -> str:
+    if staged.meta_complete:
+        return f"{alias}._raw"
     cell = "{alias}.c{i}" if staged.null_is_absent else "coalesce({alias}.c{i}, '')"
     body = _json_pairs([(label, cell.format(alias=alias, i=i)) for i, label in enumerate(staged.labels)])
     built = f"'{{' || {body} || '}}'"
@@ -646,6 +662,8 @@ def _raw_sql(staged: _Staged, alias: str) -> str:
 
 
 def _extra_sql(feed: Feed, staged: _Staged, alias: str) -> str:
+    if staged.meta_complete:
+        return f"{alias}._extra"
     index = header_index(feed)
     pairs = [(label, f"nullif({alias}.c{i}, '')") for i, label in enumerate(staged.labels)
              if index.get(normalise_header(label)) is None]
