@@ -25,26 +25,27 @@ class FileRejected(Exception):
 class Limit:
     env: str          # the setting's environment variable
     default: int
-    what: str         # "bytes per file", for messages: "over the limit of 10 <what>"
+    what: str         # for messages: "over the limit of 10 <what>"
 
-    def value(self, feed: str | None = None) -> int:
+    def value(self, feed: str | None = None) -> int | float:
         """The setting; ``<env>_<FEED>`` (e.g. YAOCAI_MAX_FILE_BYTES_PURCHASES)
-        overrides it for one feed where a limit is per feed."""
+        overrides it for one feed where a limit is per feed (file size and
+        wall time)."""
         for name in ([f"{self.env}_{feed.upper()}"] if feed else []) + [self.env]:
             text = os.environ.get(name, "").strip()
             if text:
                 try:
-                    number = int(float(text))
+                    number = float(text)
                 except ValueError:
                     raise ValueError(f"{name}={text!r} is not a number") from None
-                if number <= 0:
+                if not number > 0:
                     raise ValueError(f"{name}={text!r} must be positive")
-                return number
+                return int(number) if number.is_integer() else number
         return self.default
 
     def exceeded(self, actual: int | str, feed: str | None = None) -> str:
         """The rejection reason an officer reads."""
-        return f"{actual} is over the limit of {self.value(feed):,} {self.what} ({self.env})"
+        return f"{actual}, over the limit of {self.value(feed):,} {self.what} ({self.env})"
 
 
 # A delivery file's size on disk. Per feed: YAOCAI_MAX_FILE_BYTES_<FEED>.
@@ -72,7 +73,7 @@ MAX_XLSX_ROWS = Limit("YAOCAI_MAX_XLSX_ROWS", 1_048_576, "rows per XLSX sheet")
 MAX_XLSX_INFLATED_BYTES = Limit("YAOCAI_MAX_XLSX_INFLATED_BYTES", 1024 * MIB, "bytes uncompressed")
 # Uncompressed / compressed size of any part of an XLSX. Spreadsheet XML
 # compresses 5-20 times; a zip bomb 1,000 times.
-MAX_XLSX_RATIO = Limit("YAOCAI_MAX_XLSX_RATIO", 200, "times compression")
+MAX_XLSX_RATIO = Limit("YAOCAI_MAX_XLSX_RATIO", 200, "times")
 # Wall time to read one file (decode, check and stage its rows). A whole
 # ingest of 20 M lines takes 169 s (benchmarks/RESULTS.md), so 30 minutes
 # per file only stops a file that would never end.
@@ -85,12 +86,14 @@ ALL = (MAX_FILE_BYTES, MAX_FIELD_CHARS, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_LINE_CH
 # The clock of the file being read (one file at a time per process); the
 # readers call check_clock() in their loops, the loader interrupts DuckDB.
 _deadline: float | None = None
+_feed: str | None = None
 
 
-def start_clock() -> float:
+def start_clock(feed: str | None = None) -> float:
     """Start the wall-time limit of one file; returns its deadline (monotonic)."""
-    global _deadline
-    _deadline = time.monotonic() + MAX_FILE_SECONDS.value()
+    global _deadline, _feed
+    _feed = feed
+    _deadline = time.monotonic() + MAX_FILE_SECONDS.value(feed)
     return _deadline
 
 
@@ -100,8 +103,8 @@ def stop_clock() -> None:
 
 
 def out_of_time() -> FileRejected:
-    return FileRejected(f"reading it took longer than the limit of {MAX_FILE_SECONDS.value():,} "
-                        f"{MAX_FILE_SECONDS.what} ({MAX_FILE_SECONDS.env})")
+    return FileRejected(f"reading it took longer than the limit of {MAX_FILE_SECONDS.value(_feed):,} "
+                        f"{MAX_FILE_SECONDS.what} ({MAX_FILE_SECONDS.env}, or {MAX_FILE_SECONDS.env}_<FEED>)")
 
 
 def check_clock() -> None:

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import os
-import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -306,14 +306,30 @@ def _stage_bounded(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: 
         env = limits.MAX_FILE_BYTES.env
         return FileRejected(f"{size:,} bytes is over the limit of {limits.MAX_FILE_BYTES.value(feed.name):,} "
                             f"{limits.MAX_FILE_BYTES.what} for feed {feed.name} ({env}, or {env}_{feed.name.upper()})")
-    deadline = limits.start_clock()
+    deadline = limits.start_clock(feed.name)
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), con.interrupt)
     timer.daemon = True
     timer.start()
+    # In the main thread, an alarm also stops Python code that runs long
+    # between two checks of the clock (a library parsing a whole part);
+    # not when the process uses alarms itself (Airflow's task timeout).
+    previous = signal.getsignal(signal.SIGALRM)
+    alarm = (threading.current_thread() is threading.main_thread() and previous in (signal.SIG_DFL, None)
+             and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
     try:
-        staged = _stage(con, feed, path, tmp)
-        limits.check_clock()  # an interrupted fast path returns None and falls through
-        return staged
+        try:
+            if alarm:
+                signal.signal(signal.SIGALRM, _out_of_time)
+                signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline - time.monotonic()))
+            staged = _stage(con, feed, path, tmp)
+            limits.check_clock()  # an interrupted fast path returns None and falls through
+            return staged
+        finally:  # disarmed first: an alarm from here on would escape the handlers below
+            if alarm:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+            timer.cancel()
+            limits.stop_clock()
     except FileRejected as exc:
         _drop_temp_tables(con)
         return exc
@@ -321,9 +337,10 @@ def _stage_bounded(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: 
         log.warning("%s %s: rejected after %s", feed.name, path.name, f"{type(exc).__name__}: {exc}"[:300])
         _drop_temp_tables(con)
         return FileRejected(_reason_for(exc))
-    finally:
-        timer.cancel()
-        limits.stop_clock()
+
+
+def _out_of_time(signum, frame) -> None:
+    raise limits.out_of_time()
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -370,8 +387,8 @@ STAGED_META = ("_problem", "_raw", "_extra")
 # Characters Python's str.strip() removes (the readers' notion of blank).
 _PY_SPACE = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())  # none above U+3000
 # DuckDB is given this as its limit on a row's bytes (or YAOCAI_MAX_FIELD_CHARS
-# if lower), so a file with a longer row takes the Python path, which checks
-# each field against YAOCAI_MAX_FIELD_CHARS (ingest/limits.py).
+# or YAOCAI_MAX_LINE_CHARS if lower), so a file with a longer row takes the
+# Python path, which checks lines and fields against them (ingest/limits.py).
 _CSV_FIELD_LIMIT = 131_072
 
 
@@ -439,7 +456,8 @@ def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path,
         con.execute(
             "create temp table staged as select * from read_csv(?, header = false, skip = 1, auto_detect = false, "
             "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
-            f"max_line_size = {min(_CSV_FIELD_LIMIT, limits.MAX_FIELD_CHARS.value())}, columns = ?)",
+            f"max_line_size = {min(_CSV_FIELD_LIMIT, limits.MAX_FIELD_CHARS.value(), limits.MAX_LINE_CHARS.value())}, "
+            "columns = ?)",
             [str(source), {c: "varchar" for c in columns}],
         )
     except duckdb.Error:

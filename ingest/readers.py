@@ -13,6 +13,7 @@ unreadable, or a file over one of the limits of ``ingest.limits``, raise
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -152,7 +153,8 @@ def bounded_lines(handle, what: str = "line") -> Iterator[str]:
 
 
 def _too_many_columns(count: int, where: str) -> FileRejected:
-    return FileRejected(f"{where} has {limits.MAX_COLUMNS.exceeded(count)}")
+    limit = limits.MAX_COLUMNS
+    return FileRejected(f"{where} has {count:,} columns, over the limit of {limit.value():,} {limit.what} ({limit.env})")
 
 
 def _field_too_large(where: str) -> FileRejected:
@@ -295,8 +297,25 @@ def check_xlsx_archive(path: Path) -> None:
         if part.file_size >= XLSX_RATIO_FROM_BYTES:
             ratio = part.file_size / max(part.compress_size, 1)
             if ratio > limits.MAX_XLSX_RATIO.value():
-                raise FileRejected(f"part {part.filename} is compressed {ratio:,.0f} times: "
-                                   f"{limits.MAX_XLSX_RATIO.exceeded(f'{ratio:,.0f}')} (a zip bomb?)")
+                raise FileRejected(f"part {part.filename} would inflate to "
+                                   f"{limits.MAX_XLSX_RATIO.exceeded(f'{ratio:,.0f} times its compressed size')}: "
+                                   "a zip bomb?")
+
+
+@contextlib.contextmanager
+def _sheet_size_not_read():
+    """While opening a workbook, openpyxl's read-only sheets do not look for
+    their <dimension>: when a sheet has none, openpyxl parses the whole sheet
+    for it, keeping an element per row (22 M rows: minutes and 2 GB), and the
+    declared size is not used anyway (reset_dimensions below)."""
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+    original = ReadOnlyWorksheet._get_size
+    ReadOnlyWorksheet._get_size = lambda self: None
+    try:
+        yield
+    finally:
+        ReadOnlyWorksheet._get_size = original
 
 
 def _read_xlsx(path: Path, feed: Feed) -> Delivery:
@@ -304,7 +323,10 @@ def _read_xlsx(path: Path, feed: Feed) -> Delivery:
 
     check_xlsx_archive(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        with _sheet_size_not_read():
+            workbook = load_workbook(path, read_only=True, data_only=True)
+    except FileRejected:
+        raise
     except Exception as exc:  # openpyxl raises zipfile/KeyError/… for broken files
         raise FileRejected(f"not a readable XLSX workbook: {exc}") from exc
     sheet = workbook.worksheets[0]
