@@ -21,6 +21,11 @@ class FileRejected(Exception):
     """The whole file cannot be read; the message is shown to the data provider."""
 
 
+class SettingError(ValueError):
+    """A limit's environment variable is not a positive number: the night
+    stops (rejecting every file for it would keep them rejected)."""
+
+
 @dataclass(frozen=True)
 class Limit:
     env: str          # the setting's environment variable
@@ -37,9 +42,9 @@ class Limit:
                 try:
                     number = float(text)
                 except ValueError:
-                    raise ValueError(f"{name}={text!r} is not a number") from None
+                    raise SettingError(f"{name}={text!r} is not a number") from None
                 if not number > 0:
-                    raise ValueError(f"{name}={text!r} must be positive")
+                    raise SettingError(f"{name}={text!r} must be positive")
                 return int(number) if number.is_integer() else number
         return self.default
 
@@ -79,8 +84,20 @@ MAX_XLSX_RATIO = Limit("YAOCAI_MAX_XLSX_RATIO", 200, "times")
 # per file only stops a file that would never end.
 MAX_FILE_SECONDS = Limit("YAOCAI_MAX_FILE_SECONDS", 1800, "seconds per file")
 
+PER_FEED = (MAX_FILE_BYTES, MAX_FILE_SECONDS)
 ALL = (MAX_FILE_BYTES, MAX_FIELD_CHARS, MAX_COLUMNS, MAX_JSON_DEPTH, MAX_LINE_CHARS, MAX_XLSX_ROWS,
        MAX_XLSX_INFLATED_BYTES, MAX_XLSX_RATIO, MAX_FILE_SECONDS)
+
+
+
+def check_settings(feeds: list[str]) -> None:
+    """Raise SettingError for any limit set to something that is not a
+    positive number (checked once before the first file is read)."""
+    for limit in ALL:
+        limit.value()
+    for limit in PER_FEED:
+        for feed in feeds:
+            limit.value(feed)
 
 
 # The clock of the file being read (one file at a time per process); the

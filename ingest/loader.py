@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import errno
 import hashlib
 import json
 import logging
@@ -180,6 +181,7 @@ def ingest_landing(
     landing_dir = Path(landing_dir)
     if not landing_dir.is_dir():
         raise FileNotFoundError(f"landing directory {landing_dir} does not exist")
+    limits.check_settings([feed.name for feed in FEEDS])
     ensure_lake(con)
     install_macros(con)
     report = IngestReport(run_id)
@@ -270,7 +272,9 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
         staged = _stage_bounded(con, feed, path, Path(tmp))
     con.execute("begin transaction")
     try:
-        superseded = _supersede_earlier_version(con, feed, source_file, file_id)
+        # A rejected file restates nothing: the rows of an earlier version
+        # under the same name stay until a readable version replaces them.
+        superseded = None if isinstance(staged, FileRejected) else _supersede_earlier_version(con, feed, source_file, file_id)
         try:
             result = _load_rows(con, feed, staged, source_file, file_id, run_id)
         except Exception as exc:
@@ -282,7 +286,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
             con.execute("rollback")
             _drop_temp_tables(con)
             con.execute("begin transaction")
-            superseded = _supersede_earlier_version(con, feed, source_file, file_id)
+            superseded = None
             result = _load_rows(con, feed, FileRejected(_reason_for(exc)), source_file, file_id, run_id)
         if superseded:
             result.message = (result.message + f" restates earlier delivery {superseded[:12]}").strip()
@@ -333,6 +337,11 @@ def _stage_bounded(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: 
     except FileRejected as exc:
         _drop_temp_tables(con)
         return exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # the machine's problem, not the file's: the night fails and the file is read again
+        _drop_temp_tables(con)
+        return FileRejected(_reason_for(exc))
     except Exception as exc:  # any library's error while reading this one file
         log.warning("%s %s: rejected after %s", feed.name, path.name, f"{type(exc).__name__}: {exc}"[:300])
         _drop_temp_tables(con)

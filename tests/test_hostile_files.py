@@ -455,3 +455,39 @@ def test_unreadable_files_are_rejected_once_and_staging_is_cleaned(demo, landing
     second = next_night_runs(demo, landing, warehouse, "")
     assert {second["by_file"][f"purchases/2026-10_{n}"]["status"] for n in ("broken.xlsx", "notes.pdf", "latin1.csv")} \
         == {"already_rejected"}
+
+
+def test_a_rejected_version_of_a_file_keeps_the_rows_of_the_earlier_one(demo, landing, tmp_path):
+    """In-process (no limit or memory at stake): a corrected file restates
+    the old rows, an unreadable one under the same name must not wipe them."""
+    from ingest.loader import ingest_landing
+
+    path = write_csv(landing / "purchases" / "2026-10_a.csv", purchase_header(demo), purchase_rows(demo, 4, "KEEP"))
+    lake = duckdb.connect(str(tmp_path / "lake.duckdb"))
+    try:
+        ingest_landing(landing, lake, "run-1")
+        path.write_bytes(path.read_bytes() + b"\xff\xff\xff\n")  # neither UTF-8 nor GB18030
+        report = ingest_landing(landing, lake, "run-2")
+        file = next(f for f in report.files if f.source_file == "purchases/2026-10_a.csv")
+        assert file.status == "rejected" and "not GB18030" in file.message
+        kept = lake.execute("select count(*) from purchases where fixmedins_bchno like 'KEEP%'").fetchone()[0]
+        statuses = lake.execute("select status from ingest_manifest where source_file = 'purchases/2026-10_a.csv' "
+                                "order by loaded_at").fetchall()
+    finally:
+        lake.close()
+    assert kept == 4 and [s[0] for s in statuses] == ["loaded", "rejected"]
+
+
+def test_a_limit_set_to_nonsense_stops_the_night_instead_of_rejecting_files(landing, tmp_path, monkeypatch):
+    from ingest.limits import SettingError
+    from ingest.loader import ingest_landing
+
+    monkeypatch.setenv("YAOCAI_MAX_FILE_BYTES_PURCHASES", "lots")
+    lake = duckdb.connect(str(tmp_path / "lake.duckdb"))
+    try:
+        with pytest.raises(SettingError, match="YAOCAI_MAX_FILE_BYTES_PURCHASES='lots' is not a number"):
+            ingest_landing(landing, lake, "run-1")
+        assert lake.execute("select count(*) from information_schema.tables where table_name = 'ingest_manifest'"
+                            ).fetchone()[0] == 0  # nothing recorded: every file is read once the setting is fixed
+    finally:
+        lake.close()
