@@ -18,7 +18,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import re
 import zipfile
 from collections.abc import Iterator

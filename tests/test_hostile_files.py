@@ -491,3 +491,36 @@ def test_a_limit_set_to_nonsense_stops_the_night_instead_of_rejecting_files(land
                             ).fetchone()[0] == 0  # nothing recorded: every file is read once the setting is fixed
     finally:
         lake.close()
+
+
+def _depth(value: object) -> int:
+    """Nesting depth computed the simple way, on the parsed value."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [[["x"]]], "b": "[[[[[[[[[[[[[["}',
+    '["\\"[[[[[[[[[[[[", {"k": "\\\\"}, [[[]]]]',
+    '{"name": "]]]]]]]]]]]]]]]]{{{{{{{{{{", "n": [1, [2, [3, [4]]]]}',
+    '[' * 9 + ']' * 9,
+])
+def test_json_depth_scan_agrees_with_the_parsed_depth(text):
+    from ingest.readers import json_depth_ok
+
+    depth = _depth(json.loads(text))
+    assert json_depth_ok(text, depth) and not json_depth_ok(text, depth - 1)
+
+
+def test_json_depth_scan_is_linear_on_an_unterminated_string():
+    import time
+
+    from ingest.readers import json_depth_ok
+
+    text = "[" * 100 + '"' + '\\"x' * 300_000  # a string that never ends: its brackets do not count
+    started = time.monotonic()
+    assert not json_depth_ok(text, 64) and json_depth_ok(text, 100)
+    assert time.monotonic() - started < 5
