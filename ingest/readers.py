@@ -343,6 +343,8 @@ def _read_xlsx(path: Path, feed: Feed) -> Delivery:
             sheet_rows += 1
             if sheet_rows > max_rows:
                 raise FileRejected(f"the first sheet has {limits.MAX_XLSX_ROWS.exceeded(f'more than {max_rows:,} rows')}")
+            if len(values) > max_columns:  # empty (formatted) cells at the end do not count
+                values = values[:max((i for i, v in enumerate(values) if v is not None), default=-1) + 1]
             if len(values) > max_columns:
                 raise _too_many_columns(len(values), f"sheet row {sheet_rows}")
             if sheet_rows % 1024 == 0:

@@ -524,3 +524,28 @@ def test_json_depth_scan_is_linear_on_an_unterminated_string():
     started = time.monotonic()
     assert not json_depth_ok(text, 64) and json_depth_ok(text, 100)
     assert time.monotonic() - started < 5
+
+
+def test_xlsx_columns_count_up_to_the_last_value_not_formatted_empty_cells(demo, tmp_path):
+    """In-process (the reader alone): a formatted empty cell far right is
+    not a column; a value there is, and is over the limit."""
+    from openpyxl import Workbook as FullWorkbook
+
+    from ingest.feeds import PURCHASES
+    from ingest.readers import FileRejected, read_delivery
+
+    header = purchase_header(demo)
+    for far_value, path in ((None, tmp_path / "formatted.xlsx"), ("x", tmp_path / "valued.xlsx")):
+        workbook = FullWorkbook()
+        sheet = workbook.active
+        sheet.append(header)
+        sheet.append(purchase_rows(demo, 1, "FAR")[0])
+        far = sheet.cell(row=2, column=2000, value=far_value)
+        far.number_format = "0.00"
+        workbook.save(path)
+        if far_value is None:
+            rows = list(read_delivery(path, PURCHASES).rows)
+            assert len(rows) == 1 and rows[0].cells["fixmedins_bchno"] == "FAR00000000"
+        else:
+            with pytest.raises(FileRejected, match="sheet row 2 has 2,000 columns.*YAOCAI_MAX_COLUMNS"):
+                list(read_delivery(path, PURCHASES).rows)
