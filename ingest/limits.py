@@ -54,7 +54,8 @@ class Limit:
 
 
 # A delivery file's size on disk. Per feed: YAOCAI_MAX_FILE_BYTES_<FEED>.
-# 4 GiB holds a year of a large province's purchase lines in one CSV.
+# 4 GiB is about 13 M purchase lines (20 M lines are 6 GB, ingest/lake.py);
+# deliveries come per month and institution.
 MAX_FILE_BYTES = Limit("YAOCAI_MAX_FILE_BYTES", 4096 * MIB, "bytes per file")
 # One cell (CSV field, JSON value, XLSX cell), in characters. Real fields are
 # names, codes and numbers (well under 1 KB); 1 Mi characters leaves room
@@ -77,7 +78,8 @@ MAX_XLSX_ROWS = Limit("YAOCAI_MAX_XLSX_ROWS", 1_048_576, "rows per XLSX sheet")
 # declared size, so the check is a real bound).
 MAX_XLSX_INFLATED_BYTES = Limit("YAOCAI_MAX_XLSX_INFLATED_BYTES", 1024 * MIB, "bytes uncompressed")
 # Uncompressed / compressed size of any part of an XLSX. Spreadsheet XML
-# compresses 5-20 times; a zip bomb 1,000 times.
+# compresses 5-11 times (the workbooks in shared/real-data, the demo's);
+# a zip bomb about 1,000 times.
 MAX_XLSX_RATIO = Limit("YAOCAI_MAX_XLSX_RATIO", 200, "times")
 # Wall time to read one file (decode, check and stage its rows). A whole
 # ingest of 20 M lines takes 169 s (benchmarks/RESULTS.md), so 30 minutes
