@@ -55,7 +55,7 @@ class Limit:
 
 # A delivery file's size on disk. Per feed: YAOCAI_MAX_FILE_BYTES_<FEED>.
 # 4 GiB is about 13 M purchase lines (20 M lines are 6 GB, ingest/lake.py);
-# deliveries come per month and institution.
+# the demo and benchmark deliveries are one file per month.
 MAX_FILE_BYTES = Limit("YAOCAI_MAX_FILE_BYTES", 4096 * MIB, "bytes per file")
 # One cell (CSV field, JSON value, XLSX cell), in characters. Real fields are
 # names, codes and numbers (well under 1 KB); 1 Mi characters leaves room
