@@ -404,8 +404,11 @@ def test_night_proceeds_past_an_analysts_read_write_connection_and_a_closed_pipe
     assert build_mode == "full" and "modified after it was published" in reason, reason
     assert edited == 0 and "analyst_scratch" not in tables
     assert published.stat().st_mode & 0o777 == 0o444
-    assert json.loads((wh["warehouse"] / "state" / "publication.json").read_text())["sha256"] == sha256_of(published)
+    record_after = json.loads((wh["warehouse"] / "state" / "publication.json").read_text())
+    assert record_after["sha256"] == sha256_of(published) and record_after["run_id"] != record["run_id"]
     assert not published.with_name("yaocai.duckdb.wal").exists()
+    # the analyst's log of the old file was moved away when the new file was renamed in
+    assert (wh["warehouse"] / "state" / "runs" / record_after["run_id"] / "previous-publication.wal").exists()
     print(f"analyst read-write + | head -5: exit 0, {seconds:.1f}s, full rebuild ({reason[:60]}…)")
 
 
