@@ -63,6 +63,13 @@ def line(text: object) -> None:
     _Output.line(text, keep_newlines=False)
 
 
+class _PrintableFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        from reports.safe import printable
+
+        return printable(super().format(record), keep_newlines=True)
+
+
 def out(text: object = "") -> None:
     _Output.line(text)
 
@@ -346,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # log lines quote file names and upload text too
+        handler.setFormatter(_PrintableFormatter(handler.formatter._fmt if handler.formatter else None))
     return args.func(args)
 
 

@@ -42,6 +42,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,10 +120,18 @@ def copy_verified(published: Path, warehouse: Path, destination: Path) -> Verifi
     if not published.exists():
         return Verification(False, "no previous publication", None)
     digest = hashlib.sha256()
-    with open(published, "rb") as source, open(destination, "wb") as target:
+    # Hashing (CPU; hashlib releases the GIL) overlaps writing the copy (I/O):
+    # the pass costs about the longer of the two, not their sum.
+    with open(published, "rb") as source, open(destination, "wb") as target, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-sha256") as hasher:
+        pending = None
         while chunk := source.read(_CHUNK):
-            digest.update(chunk)
+            if pending is not None:
+                pending.result()
+            pending = hasher.submit(digest.update, chunk)
             target.write(chunk)
+        if pending is not None:
+            pending.result()
     sha = digest.hexdigest()
     record = read_record(warehouse)
     if record is None or not record.get("sha256"):
