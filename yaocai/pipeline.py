@@ -431,6 +431,7 @@ def publish_step(ctx: RunContext) -> dict:
         raise PipelineError("refusing to publish: this run has no passing quality gate result")
     if not build_db.exists():
         raise PipelineError(f"refusing to publish: build file {build_db} is missing")
+    build_db.chmod(build_db.stat().st_mode | 0o200)  # a retry after a failure past the chmod below
     with warehouse_lock(layout.lock, f"run {ctx.run_id} publish", wait_seconds=600):
         published_at = dt.datetime.now().replace(microsecond=0)
         con = duckdb.connect(str(build_db))
