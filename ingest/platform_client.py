@@ -544,7 +544,6 @@ class PlatformClient:
         return Page(records, int(total) if isinstance(total, (int, float)) else None, request_text, attempt,
                     len(body), other)
 
-
     def _read_body(self, response: requests.Response) -> bytes:
         """The body, streamed: stops as soon as it passes the size limit
         (decoded size: a compressed bomb is caught too)."""
