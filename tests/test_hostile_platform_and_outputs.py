@@ -431,3 +431,21 @@ def test_as_of_later_than_tomorrow_is_refused(wh):
     check_as_of(dt.date(2026, 11, 2), now)
     with pytest.raises(InvalidRunArguments):
         check_as_of(dt.date(2026, 11, 3), now)
+
+
+def test_published_file_mode_setting(wh, monkeypatch):
+    """YAOCAI_PUBLISHED_FILE_MODE: octal, never writable; a bad value refuses
+    the run at its start, not after the build."""
+    from yaocai.publication import PublicationModeError, published_file_mode
+
+    monkeypatch.delenv("YAOCAI_PUBLISHED_FILE_MODE", raising=False)
+    assert published_file_mode() == 0o444
+    monkeypatch.setenv("YAOCAI_PUBLISHED_FILE_MODE", "0440")
+    assert published_file_mode() == 0o440
+    for bad in ("0644", "0666", "0555", "rw-r--r--", "0040"):
+        monkeypatch.setenv("YAOCAI_PUBLISHED_FILE_MODE", bad)
+        with pytest.raises(PublicationModeError):
+            published_file_mode()
+    completed = run("run", "--landing", str(wh["landing"]), "--warehouse", str(wh["warehouse"]),
+                    "--as-of", AS_OF.isoformat(), timeout=60, YAOCAI_PUBLISHED_FILE_MODE="0664")
+    assert completed.returncode == 2 and "YAOCAI_PUBLISHED_FILE_MODE=0664" in completed.stderr, completed.stderr
