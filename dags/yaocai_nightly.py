@@ -71,7 +71,7 @@ PUBLISHED_ASSETS = [
 def yaocai_nightly():
     @task(pool=DUCKDB_WRITER_POOL)
     def start() -> dict:
-        from yaocai.pipeline import start_run
+        from yaocai.pipeline import InvalidRunArguments, start_run
 
         context = get_current_context()
         params = context["params"]
@@ -81,8 +81,13 @@ def yaocai_nightly():
             as_of = context["logical_date"].in_timezone("Asia/Shanghai").date() - timedelta(days=1)
         # One Airflow run = one pipeline run id, so retried tasks continue it.
         run_id = f"{as_of.isoformat()}_airflow_{context['run_id']}".replace(":", "").replace("+", "")
-        return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
-                         source=params.get("source") or "files").to_dict()
+        try:
+            return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
+                             source=params.get("source") or "files").to_dict()
+        except InvalidRunArguments as exc:  # e.g. an as-of date in the future: retrying cannot help
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from None
 
     @task(pool=DUCKDB_WRITER_POOL)
     def pull_platform(run: dict) -> dict:

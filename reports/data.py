@@ -71,11 +71,11 @@ def load(published: Path) -> ReportData:
     published = Path(published)
     if not published.exists():
         raise FileNotFoundError(f"no publication at {published}")
-    con = duckdb.connect(str(published), read_only=True)
-    try:
+    from yaocai.publication import read_only
+
+    # read_only: a private copy when an analyst's read-write connection holds the file's lock
+    with read_only(published) as con:
         return _load(con, published)
-    finally:
-        con.close()
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:

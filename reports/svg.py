@@ -12,12 +12,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reports.safe import printable
+
 BLUE, ORANGE, GREEN, RED, PURPLE, GREY, DARK = "#2b6cb0", "#dd6b20", "#2f855a", "#c53030", "#6b46c1", "#a0aec0", "#1a202c"
 SERIES = ["#2b6cb0", "#dd6b20", "#2f855a", "#6b46c1", "#b7791f", "#c53030", "#319795", "#d53f8c"]
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    """HTML-escaped text with control characters replaced (reports.safe.printable):
+    a NUL or ESC from an upload never reaches the page."""
+    return html.escape(printable(text), quote=True)
 
 
 def pct(value: float | None, digits: int = 1) -> str:

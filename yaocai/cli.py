@@ -18,6 +18,66 @@ import time
 from pathlib import Path
 
 
+class _Output:
+    """Printing that survives a closed stdout (``yaocai run … | head -5``):
+    once the reader is gone, stdout goes to /dev/null and the command goes
+    on, so a published run still ends "published" with exit status 0. Before
+    this, the EPIPE raised inside a step line failed the run after it had
+    published (issue 13, item 7). Every line goes through
+    reports.safe.printable: upload text never puts a control character on
+    the terminal."""
+
+    closed = False
+
+    @classmethod
+    def line(cls, text: object = "", stream=None, keep_newlines: bool = True) -> None:
+        from reports.safe import printable
+
+        stream = stream or sys.stdout
+        if cls.closed and stream is sys.stdout:
+            return
+        try:
+            print(printable(text, keep_newlines=keep_newlines), file=stream, flush=True)
+        except BrokenPipeError:
+            if stream is sys.stdout:
+                cls.closed = True
+                _silence_stdout()
+        except OSError:  # stderr gone too: nothing left to tell
+            pass
+
+
+def _silence_stdout() -> None:
+    # Python would otherwise report the EPIPE again when it flushes stdout at exit.
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def line(text: object) -> None:
+    """One line built from upload or officer text: line breaks become spaces."""
+    _Output.line(text, keep_newlines=False)
+
+
+class _PrintableFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        from reports.safe import printable
+
+        return printable(super().format(record), keep_newlines=True)
+
+
+def out(text: object = "") -> None:
+    _Output.line(text)
+
+
+def err(text: object = "") -> None:
+    _Output.line(text, stream=sys.stderr)
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -45,36 +105,38 @@ class Progress:
 
 
 def _step_line(line: str) -> None:
-    print(line, flush=True)
+    _Output.line(line, keep_newlines=False)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from yaocai.locking import WarehouseBusy
-    from yaocai.pipeline import ReportsFailed, run_pipeline
+    from yaocai.pipeline import InvalidRunArguments, ReportsFailed, check_as_of, run_pipeline
     from yaocai.summary import summarise
 
     started = time.monotonic()
     try:
+        check_as_of(args.as_of)  # before anything is locked or created
         if args.source != "api" and args.landing is None:
-            print(f"yaocai run: --landing is required with --source {args.source}", file=sys.stderr)
+            err(f"yaocai run: --landing is required with --source {args.source}")
             return 2
         ctx = run_pipeline(args.landing, args.warehouse, args.as_of, progress=Progress(), on_step=_step_line,
                            source=args.source)
     except ReportsFailed as exc:
-        print(f"yaocai run: published {Path(args.warehouse).resolve() / 'yaocai.duckdb'}, but the REPORTS FAILED: {exc}",
-              file=sys.stderr)
+        err(f"yaocai run: published {Path(args.warehouse).resolve() / 'yaocai.duckdb'}, but the REPORTS FAILED: {exc}")
         return 4
     except WarehouseBusy as exc:
-        print(f"yaocai run: {exc}", file=sys.stderr)
+        err(f"yaocai run: {exc}")
         return 3
+    except InvalidRunArguments as exc:
+        err(f"yaocai run: refused: {exc}")
+        return 2
     except Exception as exc:  # every failure: clear message, non-zero exit, previous publication kept
-        print(f"yaocai run: FAILED, nothing published ({type(exc).__name__}: {exc})", file=sys.stderr)
-        print(f"yaocai run: the previous publication (if any) is unchanged: {Path(args.warehouse).resolve() / 'yaocai.duckdb'}",
-              file=sys.stderr)
+        err(f"yaocai run: FAILED, nothing published ({type(exc).__name__}: {exc})")
+        err(f"yaocai run: the previous publication (if any) is unchanged: {Path(args.warehouse).resolve() / 'yaocai.duckdb'}")
         return 1
-    print(f"yaocai run: published {ctx.layout.published} in {time.monotonic() - started:.1f}s (run {ctx.run_id})")
+    out(f"yaocai run: published {ctx.layout.published} in {time.monotonic() - started:.1f}s (run {ctx.run_id})")
     if not args.quiet:
-        print(summarise(ctx.layout.published))
+        out(summarise(ctx.layout.published))
     return 0
 
 
@@ -85,7 +147,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
                                   progress=Progress())
     files = sum(1 for _ in truth["counts"])
     rows = sum(truth["counts"].values())
-    print(f"yaocai demo-data: wrote {files} files, {rows:,} rows to {Path(args.landing).resolve()}")
+    out(f"yaocai demo-data: wrote {files} files, {rows:,} rows to {Path(args.landing).resolve()}")
     return 0
 
 
@@ -96,7 +158,7 @@ def cmd_bench(bench_args: list[str]) -> int:
 
     script = REPO_ROOT / "benchmarks" / "run.py"
     if not script.exists():
-        print(f"yaocai bench: {script} not found (the benchmark runs from a clone of the repository)", file=sys.stderr)
+        err(f"yaocai bench: {script} not found (the benchmark runs from a clone of the repository)")
         return 2
     return subprocess.call([sys.executable, str(script), *bench_args])
 
@@ -106,9 +168,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     published = Path(args.warehouse) / "yaocai.duckdb"
     if not published.exists():
-        print(f"yaocai summary: no publication at {published}", file=sys.stderr)
+        err(f"yaocai summary: no publication at {published}")
         return 1
-    print(summarise(published))
+    out(summarise(published))
     return 0
 
 
@@ -118,9 +180,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         files = generate_reports(args.warehouse)
     except Exception as exc:
-        print(f"yaocai report: FAILED ({type(exc).__name__}: {exc})", file=sys.stderr)
+        err(f"yaocai report: FAILED ({type(exc).__name__}: {exc})")
         return 1
-    print(f"yaocai report: {files.line()} ({files.seconds:.1f}s)")
+    out(f"yaocai report: {files.line()} ({files.seconds:.1f}s)")
     return 0
 
 
@@ -142,13 +204,13 @@ def cmd_review_mark(args: argparse.Namespace) -> int:
     try:
         recorded = mark(_warehouse(args), args.anomaly_id, status, args.reason, args.by)
     except ReviewError as exc:
-        print(f"yaocai review mark: not recorded: {exc}", file=sys.stderr)
+        err(f"yaocai review mark: not recorded: {exc}")
         return 1
     except WarehouseBusy as exc:
-        print(f"yaocai review mark: not recorded: {exc}", file=sys.stderr)
+        err(f"yaocai review mark: not recorded: {exc}")
         return 3
     gap = recorded.get("gap_at_review")
-    print(f"yaocai review mark: recorded #{recorded['review_no']} {recorded['anomaly_id']} → "
+    out(f"yaocai review mark: recorded #{recorded['review_no']} {recorded['anomaly_id']} → "
           f"{status_label(recorded['status'])} ({recorded['status']}) by {recorded['reviewed_by']}"
           + (f", gap at review {gap:.4f}" if gap is not None else "")
           + "; the publication shows it after the next run")
@@ -164,14 +226,14 @@ def cmd_review_list(args: argparse.Namespace) -> int:
     if args.status:
         status = "reopened" if args.status in ("reopened", "重新打开") else parse_status(args.status)
         if status is None:
-            print(f"yaocai review list: unknown status {args.status!r}", file=sys.stderr)
+            err(f"yaocai review list: unknown status {args.status!r}")
             return 1
     from yaocai.locking import WarehouseBusy
 
     try:
         frame = list_reviews(_warehouse(args), status=status, include_suppressed=True)
     except WarehouseBusy as exc:
-        print(f"yaocai review list: {exc}", file=sys.stderr)
+        err(f"yaocai review list: {exc}")
         return 3
     if args.type and not frame.empty:
         frame = frame[frame["anomaly_type"] == args.type]
@@ -180,21 +242,21 @@ def cmd_review_list(args: argparse.Namespace) -> int:
     if args.csv:
         rows = [[r.get(c) for c in columns] for r in frame.to_dict("records")] if not frame.empty else []
         write_csv(args.csv, columns, rows)
-        print(f"yaocai review list: {len(rows)} findings written to {args.csv}")
+        out(f"yaocai review list: {len(rows)} findings written to {args.csv}")
         return 0
     if frame.empty:
-        print("yaocai review list: no findings" + (f" with status {status}" if status else ""))
+        out("yaocai review list: no findings" + (f" with status {status}" if status else ""))
         return 0
     for r in frame.to_dict("records"):
         pending = "*" if r.get("pending_status") else " "
         who = f" {r['reviewed_by']}" if isinstance(r.get("reviewed_by"), str) else ""
         reason = f" “{r['review_reason']}”" if isinstance(r.get("review_reason"), str) else ""
-        print(f"{r['anomaly_id']}  {SEVERITIES.get(r['severity'], r['severity'])}  "
+        line(f"{r['anomaly_id']}  {SEVERITIES.get(r['severity'], r['severity'])}  "
               f"{ANOMALY_TYPES.get(r['anomaly_type'], (r['anomaly_type'],))[0]:<8}  "
               f"{status_label(r['effective_status'])}{pending}{who}{reason}  {str(r['detail'])[:60]}")
     if frame["pending_status"].notna().any():
-        print("* recorded after the current publication was built: shown in the publication after the next run")
-    print(f"{len(frame)} findings")
+        out("* recorded after the current publication was built: shown in the publication after the next run")
+    out(f"{len(frame)} findings")
     return 0
 
 
@@ -206,17 +268,17 @@ def cmd_review_history(args: argparse.Namespace) -> int:
     try:
         frame = history(_warehouse(args), args.anomaly_id)
     except WarehouseBusy as exc:
-        print(f"yaocai review history: {exc}", file=sys.stderr)
+        err(f"yaocai review history: {exc}")
         return 3
     if frame.empty:
-        print(f"yaocai review history: no decisions recorded for {args.anomaly_id}")
+        out(f"yaocai review history: no decisions recorded for {args.anomaly_id}")
         return 0
     def text(value: object) -> str:
         return value if isinstance(value, str) else ""
 
     for r in frame.to_dict("records"):
         gap = r.get("gap_at_review")
-        print(f"#{r['review_no']} {r['reviewed_at']:%Y-%m-%d %H:%M} {r['status']:<9} by {r['reviewed_by']} "
+        line(f"#{r['review_no']} {r['reviewed_at']:%Y-%m-%d %H:%M} {r['status']:<9} by {r['reviewed_by']} "
               f"via {r['source']}{(' ' + text(r.get('source_file'))) if text(r.get('source_file')) else ''}"
               f"; gap then {'—' if gap is None or gap != gap else f'{gap:.4f}'}, "
               f"severity then {text(r.get('severity_at_review')) or '—'}"
@@ -291,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # log lines quote file names and upload text too
+        handler.setFormatter(_PrintableFormatter(handler.formatter._fmt if handler.formatter else None))
     return args.func(args)
 
 

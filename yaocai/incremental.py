@@ -14,7 +14,9 @@ month). The next build compares that with the lake now:
   plus, when the as-of date moved forward, the months from the old as-of
   month to the new one (lines in them change their ``is_after_as_of``);
 * anything else that could change history forces a full rebuild: no
-  previous publication or one without build records, another dbt project
+  previous publication or one without build records, a previous
+  publication whose bytes differ from the checksum recorded when it was
+  published (edited by hand; yaocai/publication.py), another dbt project
   (models, macros, seeds, thresholds), another DuckDB/dbt version, changed
   catalogue / listed-price / VBP / institution deliveries, an earlier as-of
   date, a dated seed row (a monitoring threshold) coming into or going out
@@ -156,8 +158,12 @@ def _months_between(first: dt.date, last: dt.date) -> list[dt.date]:
 
 
 def plan_build(lake: duckdb.DuckDBPyConnection, published: Path, as_of: dt.date,
-               composition: set[tuple[str, dt.date, int]]) -> BuildPlan:
-    """Decide how tonight's build is made (see the module docstring)."""
+               composition: set[tuple[str, dt.date, int]], unverified: str | None = None) -> BuildPlan:
+    """Decide how tonight's build is made (see the module docstring).
+    ``published``: the previous publication (the build step passes its
+    verified copy); ``unverified``: why the previous publication cannot be
+    trusted (changed since it was published, no checksum recorded:
+    yaocai/publication.py), which forces a full rebuild."""
     code, dims = code_fingerprint(), dimension_fingerprint(lake)
 
     def full(reason: str) -> BuildPlan:
@@ -165,6 +171,8 @@ def plan_build(lake: duckdb.DuckDBPyConnection, published: Path, as_of: dt.date,
 
     if os.environ.get("YAOCAI_FULL_REBUILD", "").strip() not in ("", "0"):
         return full("YAOCAI_FULL_REBUILD is set")
+    if unverified:
+        return full(unverified)
     previous = _previous_build(published)
     if previous is None:
         return full("no previous publication with build records")

@@ -12,6 +12,7 @@ intact until the new one is whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -41,6 +42,11 @@ WORKING_SCHEMAS = ("staging", "intermediate", "seeds")
 
 class PipelineError(RuntimeError):
     pass
+
+
+class InvalidRunArguments(PipelineError):
+    """The run was asked for something it must refuse (an as-of date in the
+    future, a bad setting); retrying cannot help."""
 
 
 class ReportsFailed(PipelineError):
@@ -82,10 +88,39 @@ def _lake(layout: Layout, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 SOURCES = ("files", "api", "both")
 
 
+# Data are delivered for days that have ended, in China time. One day of
+# slack covers a run started just after midnight UTC+8 with the next day's
+# date; anything later is a mistyped date (2099-12-31 was accepted, and every
+# "overdue" rule then fired: issue 13, item 7).
+CHINA_TIME = "Asia/Shanghai"
+
+
+def latest_allowed_as_of(now: dt.datetime | None = None) -> dt.date:
+    from zoneinfo import ZoneInfo
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(ZoneInfo(CHINA_TIME)).date() + dt.timedelta(days=1)
+
+
+def check_as_of(as_of: dt.date, now: dt.datetime | None = None) -> None:
+    """Refuse an as-of date later than tomorrow in China time."""
+    latest = latest_allowed_as_of(now)
+    if as_of > latest:
+        raise InvalidRunArguments(f"as-of date {as_of} is in the future: the latest allowed is {latest} "
+                                  f"(tomorrow in {CHINA_TIME}); nothing was run")
+
+
 def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
               run_id: str | None = None, source: str = "files") -> RunContext:
     if source not in SOURCES:
         raise PipelineError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    check_as_of(as_of)
+    from yaocai.publication import PublicationModeError, published_file_mode
+
+    try:
+        published_file_mode()  # a bad setting fails now, not after the build
+    except PublicationModeError as exc:
+        raise InvalidRunArguments(str(exc)) from None
     landing_path = Path(landing).resolve() if landing else None
     if source != "api" and (landing_path is None or not landing_path.is_dir()):
         raise PipelineError(f"landing directory {landing_path} does not exist")
@@ -261,6 +296,7 @@ def build_step(ctx: RunContext) -> dict:
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
     from yaocai.incremental import plan_build, purchase_composition, record_build
+    from yaocai.publication import copy_verified
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -269,16 +305,25 @@ def build_step(ctx: RunContext) -> dict:
     with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
         for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
             leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
-        lake = _lake(layout, read_only=True)
+        # The previous publication is read as bytes, never opened in place (an
+        # analyst's read-write connection holds a lock on it), and trusted
+        # only if it is what was published (yaocai/publication.py). It is
+        # only replaced under this lock, so the copy is whole.
+        previous = run_dir / "previous.duckdb"
+        check = copy_verified(layout.published, layout.warehouse, previous) if layout.published.exists() else None
         try:
-            composition = purchase_composition(lake)
-            plan = plan_build(lake, layout.published, as_of, composition)
+            lake = _lake(layout, read_only=True)
+            try:
+                composition = purchase_composition(lake)
+                plan = plan_build(lake, previous if check else layout.published, as_of, composition,
+                                  unverified=check.reason if check and not check.verified else None)
+            finally:
+                lake.close()
+            (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
+            if plan.incremental:
+                os.replace(previous, build_db)
         finally:
-            lake.close()
-        (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
-        if plan.incremental:
-            # The publication is only replaced under this lock, so the copy is whole.
-            shutil.copyfile(layout.published, build_db)
+            previous.unlink(missing_ok=True)
         # dbt build, then dbt docs generate, copied to WAREHOUSE/docs/ by the
         # reports step; one subprocess: yaocai/dbt_runner.py. An incremental
         # build has the very project of the last full build (same code
@@ -352,17 +397,22 @@ def gate_step(ctx: RunContext) -> dict:
 
     from yaocai.incremental import rebuilt_tables
 
+    from yaocai.publication import readable_path
+
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
-    outcome = run_gate(
-        build_db=layout.build_db(ctx.run_id),
-        lake_db=layout.lake,
-        previous_db=layout.published if layout.published.exists() else None,
-        run_id=ctx.run_id,
-        as_of=dt.date.fromisoformat(ctx.as_of),
-        out_dir=layout.gate_dir(ctx.run_id),
-        rebuilt=rebuilt_tables(run_dir / "build_plan.json", run_dir / "dbt_target" / "manifest.json"),
-    )
+    with contextlib.ExitStack() as stack:
+        # a copy when an analyst's read-write connection locks the publication
+        previous_db = stack.enter_context(readable_path(layout.published)) if layout.published.exists() else None
+        outcome = run_gate(
+            build_db=layout.build_db(ctx.run_id),
+            lake_db=layout.lake,
+            previous_db=previous_db,
+            run_id=ctx.run_id,
+            as_of=dt.date.fromisoformat(ctx.as_of),
+            out_dir=layout.gate_dir(ctx.run_id),
+            rebuilt=rebuilt_tables(run_dir / "build_plan.json", run_dir / "dbt_target" / "manifest.json"),
+        )
     with warehouse_lock(layout.lock, f"run {ctx.run_id} gate", wait_seconds=600):
         _update_run(layout, ctx.run_id, gate_passed=outcome.passed)
     if not outcome.passed:
@@ -378,7 +428,12 @@ def publish_step(ctx: RunContext) -> dict:
     The file gets the run history first (table ``runs``), then is flushed and
     renamed over the old publication in one step (POSIX rename is atomic).
     Readers that hold the old file open keep their consistent view; the next
-    open sees the new file."""
+    open sees the new file. The file is made read-only first
+    (YAOCAI_PUBLISHED_FILE_MODE, default 0444) and its sha256 recorded in
+    WAREHOUSE/state/publication.json, which the next incremental build
+    checks (yaocai/publication.py)."""
+    from yaocai.publication import move_stale_wal, published_file_mode, sha256_of, write_record
+
     layout = ctx.layout
     build_db = layout.build_db(ctx.run_id)
     gate_file = layout.gate_dir(ctx.run_id) / "gate_result.json"
@@ -386,6 +441,7 @@ def publish_step(ctx: RunContext) -> dict:
         raise PipelineError("refusing to publish: this run has no passing quality gate result")
     if not build_db.exists():
         raise PipelineError(f"refusing to publish: build file {build_db} is missing")
+    build_db.chmod(build_db.stat().st_mode | 0o200)  # a retry after a failure past the chmod below
     with warehouse_lock(layout.lock, f"run {ctx.run_id} publish", wait_seconds=600):
         published_at = dt.datetime.now().replace(microsecond=0)
         con = duckdb.connect(str(build_db))
@@ -410,16 +466,27 @@ def publish_step(ctx: RunContext) -> dict:
             con.execute("checkpoint")
         finally:
             con.close()
+        mode = published_file_mode()
+        os.chmod(build_db, mode)
         _fsync(build_db)
+        sha256, size = sha256_of(build_db), build_db.stat().st_size
         failpoint("publish.before_rename")
         os.replace(build_db, layout.published)
         _fsync(layout.warehouse)
+        write_record(layout.warehouse, ctx.run_id, sha256, size, mode)
+        stale_wal = move_stale_wal(layout.published, layout.run_dir(ctx.run_id))
+        if stale_wal:
+            log.warning("publish: a read-write connection to the previous publication left %s; moved to %s so "
+                        "readers of the new file never replay it", layout.published.name + ".wal", stale_wal)
         failpoint("publish.after_rename")
         _update_run(layout, ctx.run_id, status="published", published_at=published_at, finished_at=published_at)
     _clean_old_builds(layout, keep=ctx.run_id)
     log.info("published %s", layout.published)
-    line = f"{layout.published} ({layout.published.stat().st_size / 1e6:,.1f} MB), as of {ctx.as_of}"
-    return {"published": str(layout.published), "published_at": published_at.isoformat(), "line": line}
+    line = (f"{layout.published} ({size / 1e6:,.1f} MB, mode {mode:04o}, sha256 {sha256[:12]}…), as of {ctx.as_of}"
+            + (f"; a write-ahead log of the previous file, left by a read-write connection, moved to {stale_wal}"
+               if stale_wal else ""))
+    return {"published": str(layout.published), "published_at": published_at.isoformat(), "sha256": sha256,
+            "line": line}
 
 
 def reports_step(ctx: RunContext) -> dict:
@@ -516,16 +583,16 @@ def _close_abandoned_runs(layout: Layout) -> None:
     transaction was rolled back, the half-built file is simply ignored)."""
     if not layout.lake.exists():
         return
+    from yaocai.publication import read_only
+
     published_run = None
     if layout.published.exists():
         # Killed between the rename and the run record: the file says it
-        # was published, and it was.
-        reader = duckdb.connect(str(layout.published), read_only=True)
-        try:
+        # was published, and it was. (read_only: a copy when an analyst's
+        # read-write connection holds the file's lock.)
+        with read_only(layout.published) as reader:
             published_run = reader.execute("select run_id, published_at from runs where status = 'published' "
                                            "order by published_at desc limit 1").fetchone()
-        finally:
-            reader.close()
     with warehouse_lock(layout.lock, "close abandoned runs", wait_seconds=600):
         con = _lake(layout)
         try:
@@ -545,7 +612,10 @@ def _timed(name: str, step: Callable[[], dict], on_step: Callable[[str], None] |
     started = time.monotonic()
     result = step()
     if on_step is not None:
-        on_step(f"{name}: {result.get('line', 'done')} ({time.monotonic() - started:.1f}s)")
+        try:
+            on_step(f"{name}: {result.get('line', 'done')} ({time.monotonic() - started:.1f}s)")
+        except Exception as exc:  # noqa: BLE001 - showing a step's result never fails the run (a closed pipe)
+            log.warning("could not show the %s line: %s: %s", name, type(exc).__name__, exc)
     return result
 
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 CITY_NAMES = {"440800": "湛江市", "141100": "吕梁市", "371000": "威海市", "420200": "黄石市"}
 GROUP_NAMES = {"drug": "药品", "hvc": "高值耗材", "lvc": "低值耗材", "ivd": "检验试剂"}
+
+
+def _shown(value: object) -> str:
+    """Text from uploads (names, details) as one printable line: no NUL, ESC
+    or line break reaches the terminal (reports.safe.printable)."""
+    from reports.safe import printable
+
+    return printable(value)
 
 
 def _pct(value: float | None) -> str:
@@ -16,8 +22,9 @@ def _pct(value: float | None) -> str:
 
 
 def summarise(published: Path) -> str:
-    con = duckdb.connect(str(published), read_only=True)
-    try:
+    from yaocai.publication import read_only
+
+    with read_only(published) as con:
         run = con.execute("select run_id, as_of, published_at from runs where status = 'published' "
                           "order by published_at desc limit 1").fetchone()
         as_of = run[1]
@@ -31,7 +38,7 @@ def summarise(published: Path) -> str:
                order by admdvs, category_group""", [latest]).fetchall()
         for admdvs, group, ratio, ytd, target in rows:
             verdict = "" if target is None else ("  ok" if ytd is not None and ytd >= target else "  BELOW TARGET")
-            lines.append(f"  {CITY_NAMES.get(admdvs, admdvs)} {admdvs} {GROUP_NAMES[group]:<6} month {_pct(ratio)}  "
+            lines.append(f"  {_shown(CITY_NAMES.get(admdvs, admdvs))} {_shown(admdvs)} {GROUP_NAMES[group]:<6} month {_pct(ratio)}  "
                          f"ytd {_pct(ytd)}  target {_pct(target)}{verdict}")
 
         lagging = con.execute(
@@ -44,7 +51,8 @@ def summarise(published: Path) -> str:
             """select fixmedins_code, fixmedins_name, batch_code, group_code, completion_rate, expected_progress
                from vbp_completion where is_lagging and ownership = 'public'
                order by expected_progress - completion_rate desc, fixmedins_code limit 5""").fetchall():
-            lines.append(f"  {row[0]} {row[1]}  {row[2]}/{row[3]}: completion {_pct(row[4])} vs expected {_pct(row[5])}")
+            lines.append(f"  {_shown(row[0])} {_shown(row[1])}  {_shown(row[2])}/{_shown(row[3])}: "
+                         f"completion {_pct(row[4])} vs expected {_pct(row[5])}")
 
         # Findings an officer dismissed (and that did not get worse since) are not listed.
         reviewed = "is_suppressed" in {r[0] for r in con.execute(
@@ -61,9 +69,7 @@ def summarise(published: Path) -> str:
             f"""select anomaly_id, severity, detail from anomalies
                where (starts_with(anomaly_type, 'price_') or anomaly_type = 'listed_price_rise') and {listed}
                order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, gap desc, anomaly_id limit 5""").fetchall():
-            lines.append(f"  [{row[1]}] {row[0]} {row[2]}")
+            lines.append(f"  [{row[1]}] {row[0]} {_shown(row[2])}")
         quarantined = con.execute("select count(*) from quarantine").fetchone()[0]
         lines += ["", f"隔离 Quarantined input rows: {quarantined} (table quarantine)"]
         return "\n".join(lines)
-    finally:
-        con.close()
