@@ -1,7 +1,7 @@
 """Province-scale benchmark: yaocai's stages against a floor and a peer.
 
 For each size (purchase lines) it generates a demo landing directory with
-yaocai.demo_data (institutions and products grow with the volume: ≥ 3,000 and
+yaocai_demo (institutions and products grow with the volume: ≥ 3,000 and
 ≥ 20,000 at 20 M), then measures, each in its own process:
 
 * floor  one DuckDB pass reading every purchases file once and summing
@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.generate:
-        from yaocai.demo_data import generate_demo_landing
+        from yaocai_demo import generate_demo_landing
 
         truth = generate_demo_landing(Path(args.generate[0]), purchase_lines=int(args.generate[1]),
                                       as_of=dt.date.fromisoformat(AS_OF))

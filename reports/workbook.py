@@ -33,8 +33,18 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from reports.data import ReportData
-from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
-                            anomaly_title, city_name, status_label)
+from reports.labels import (
+    ANOMALY_TYPES,
+    DECISIONS,
+    GROUPS,
+    OWNERSHIP,
+    REFERENCE_TYPES,
+    SEVERITIES,
+    STATUS_LABELS,
+    anomaly_title,
+    city_name,
+    status_label,
+)
 from reports.safe import neutralise, unneutralise
 
 # Review columns (the names; the reader finds them by header text).
@@ -457,7 +467,7 @@ def read_review_rows(path: Path) -> tuple[list[ReviewRow], str | None]:
             index = {h: k for k, h in enumerate(header_row) if h}
 
             def cell(values: tuple, header: str) -> object:
-                k = index.get(header)
+                k = index.get(header)  # noqa: B023 (called in this iteration only)
                 return values[k] if k is not None and k < len(values) else None
 
             for number, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):

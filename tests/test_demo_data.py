@@ -1,4 +1,4 @@
-"""Tests for yaocai.demo_data: shapes of the landing feeds and that the truth file tells the truth.
+"""Tests for yaocai_demo (the demo generator): shapes of the landing feeds and that the truth file tells the truth.
 
 The checks recompute every planted anomaly from the files alone, the simple way
 (contract §2 formulas in pandas), rather than trusting the generator's own tally.
@@ -16,7 +16,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from yaocai.demo_data import (
+from yaocai_demo import (
     FEEDS,
     HOSP_LV_ZH,
     INSTITUTION_LABELS_ZH,
@@ -24,9 +24,9 @@ from yaocai.demo_data import (
     PURCHASE_COLUMNS,
     PURCHASE_LABELS_ZH,
     TRUTH_FILE,
-    _default_counts,
     generate_demo_landing,
 )
+from yaocai_demo.landing import _default_counts
 
 LINES = 3_000
 AS_OF = date(2026, 10, 31)

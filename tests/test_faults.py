@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from tests.platform_support import PUBLISHED as PLATFORM_TABLES
-from yaocai.demo_data import generate_demo_landing
 from yaocai.faults import FAULT_ENV, POINTS
+from yaocai_demo import generate_demo_landing
 
 pytestmark = pytest.mark.integration
 

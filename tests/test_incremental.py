@@ -21,8 +21,8 @@ import pytest
 
 from benchmarks.nightly import split_night
 from yaocai import incremental
-from yaocai.demo_data import generate_demo_landing
 from yaocai.pipeline import run_pipeline
+from yaocai_demo import generate_demo_landing
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ any log line or message."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import signal
@@ -17,13 +16,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.platform_client import (ClientSettings, PlatformAuthError, PlatformClient, PlatformError, RateLimiter,
-                                    redact, register_secret)
+from ingest.platform_client import (
+    ClientSettings,
+    PlatformAuthError,
+    PlatformClient,
+    PlatformError,
+    RateLimiter,
+    redact,
+    register_secret,
+)
 from ingest.platform_feeds import ENDPOINTS_BY_NAME
 from ingest.platform_loader import pull_platform
 from platform_emulator import Fault, PlatformEmulator, build_dataset
 from tests.platform_support import TOKEN, assert_complete, client_env, lake_versions, quarantined_keys
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
 AS_OF = dt.date(2026, 10, 31)
 VENV_BIN = Path(sys.executable).parent

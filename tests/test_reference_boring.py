@@ -4,9 +4,9 @@ Every expected number below was worked out by hand; the arithmetic is in the
 comments next to it.
 """
 
-from datetime import date, datetime
-from decimal import Decimal
 import math
+from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 import pytest

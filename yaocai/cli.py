@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from yaocai.demo_data import generate_demo_landing
+    from yaocai_demo import generate_demo_landing
 
     truth = generate_demo_landing(Path(args.landing), seed=args.seed, purchase_lines=args.lines, as_of=args.as_of,
                                   progress=Progress())
@@ -199,9 +199,8 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 
 
 def cmd_review_history(args: argparse.Namespace) -> int:
-    from yaocai.reviews import history
-
     from yaocai.locking import WarehouseBusy
+    from yaocai.reviews import history
 
     try:
         frame = history(_warehouse(args), args.anomaly_id)
