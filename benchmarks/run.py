@@ -37,7 +37,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -96,7 +98,7 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
         done.set()
         sampler.join()
     seconds = time.monotonic() - started
-    result = {
+    result: dict[str, Any] = {
         "seconds": round(seconds, 2),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "max_rss_mb": round(usage.ru_maxrss / 1024),
@@ -135,8 +137,9 @@ def run_step(step: str, landing: str, warehouse: str, as_of: str, context_file: 
         context_file.write_text(json.dumps(ctx.to_dict()))
         return {"run_id": ctx.run_id, "line": f"run {ctx.run_id}"}
     ctx = pipeline.RunContext(**json.loads(context_file.read_text()))
-    functions = {"ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
-                 "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
+    functions: dict[str, Callable[[pipeline.RunContext], dict]] = {
+        "ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
+        "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
     try:
         result = functions[step](ctx)
     except BaseException as exc:

@@ -221,8 +221,8 @@ def _force_lines(plan: _Plan, pf: _Portfolio, cat: _Catalogue, cal: _Calendar) -
     for i in plan.spike_peers:
         need(spike_month, i, spike_prod, 1)
     for i, grp in plan.lagging:
-        for m in np.flatnonzero(cal.start_day >= _day(grp.batch.cycle_start)):
-            need(int(m), i, grp.winners[0], 1)
+        for month in np.flatnonzero(cal.start_day >= _day(grp.batch.cycle_start)):
+            need(int(month), i, grp.winners[0], 1)
     for s in plan.substitution:
         for m in s.months:
             need(m, s.inst, s.group.winners[0], 1)

@@ -152,9 +152,9 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
         if g.category == "western":  # the originator brand lists well above the generics
             maker_factor[maker_ids[0]] *= 1.6
         aprvnos = {(m, s): _aprvno(g, rng) for m in maker_ids for s in range(len(g.specs))}
-        for m, s, p in combos:
+        for m, s, pack in combos:
             strength0, strength = g.specs[0][1], g.specs[s][1]
-            n0, n_units = g.packs[0], g.packs[p]
+            n0, n_units = g.packs[0], g.packs[pack]
             pack_price = (g.unit_price * n0 * g.pack_base ** math.log2(n_units / n0)
                           * g.spec_base ** math.log2(strength / strength0) * maker_factor[m])
             maker_code = int(g.maker) * 10_000 + int(m)
@@ -163,7 +163,7 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
             spec_label = g.specs[s][0]
             pack_spec = f"{n_units}{g.min_unit}/{g.pack_unit}"
             rows.append({
-                "med_list_codg": _product_code(g, gi + 1, s + 1, p + 1, maker_code, serial),
+                "med_list_codg": _product_code(g, gi + 1, s + 1, pack + 1, maker_code, serial),
                 "category": g.category,
                 "generic_name": g.name,
                 "dosage_form": g.dosage_form,
@@ -217,12 +217,12 @@ def _build_catalogue(n: int, rng: np.random.Generator, as_of: date) -> _Catalogu
         vbp_start[members] = start
         vbp_end[members] = end
         vbp_group[members] = gi
-        n_win = int(min(rng.integers(1, 4), len(members) - 1))
+        n_win = min(int(rng.integers(1, 4)), len(members) - 1)
         makers_taken: set[str] = set()
-        for p in rng.permutation(members):
-            maker = frame.at[p, "manufacturer"]
+        for candidate in rng.permutation(members):
+            maker = frame.at[candidate, "manufacturer"]
             if len(grp.winners) < n_win and maker not in makers_taken:
-                grp.winners.append(int(p))
+                grp.winners.append(int(candidate))
                 makers_taken.add(maker)
         grp.winners.sort()
         drop = (0.1, 0.45) if _GENERICS[grp.generic].category == "hvc" else (0.2, 0.5)

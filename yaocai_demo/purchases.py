@@ -78,7 +78,8 @@ class _PurchaseGenerator:
         self.scale = target_purchases / sum(float(self._month_rates(m).sum()) for m in range(len(cal.months)))
 
     def _suppliers(self) -> tuple[np.ndarray, np.ndarray]:
-        names, base = [], []
+        names: list[str] = []
+        base: list[int] = []
         for city in _CITIES:
             base.append(len(names))
             for j in self.rng.choice(len(_FIRM_STEMS), size=4, replace=False):
