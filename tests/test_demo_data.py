@@ -387,7 +387,7 @@ def test_nonwinning_volume_stays_a_small_share_except_planted(vbp_quantities: pd
     keys = list(zip(*(vbp_quantities[k] for k in AGREEMENT_KEY), strict=True))
     planted = {tuple(t[k] for k in AGREEMENT_KEY) for t in truth["vbp_nonwinning_substitution"]}
     over = vbp_quantities["nonwinning_qty"] > vbp_quantities["winning_qty"]
-    # Shanghai rule (domain-notes §3): only the planted agreements break it.
+    # Shanghai rule (docs/domain-notes.md §3): only the planted agreements break it.
     assert {k for k, hit in zip(keys, over, strict=True) if hit} == planted
     ordinary = vbp_quantities[[k not in planted for k in keys]]
     assert (ordinary["winning_qty"] > 0).all()

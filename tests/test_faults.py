@@ -22,7 +22,7 @@ from tests.platform_support import PUBLISHED as PLATFORM_TABLES
 from yaocai.faults import FAULT_ENV, POINTS
 from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_OF = dt.date(2026, 10, 31)
 YAOCAI = str(Path(sys.executable).with_name("yaocai"))

@@ -25,7 +25,7 @@ from tests.platform_support import assert_complete, client_env, quarantined_keys
 from tests.reference.boring import compute_reference
 from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent

@@ -26,7 +26,7 @@ _LOW_PLATFORM_OFF_SHARE = (0.42, 0.48)  # share of drug amount moved off the pla
 # Inside a VBP cycle a public institution's non-winning purchases of a group are
 # at most this share of its purchases of the group (its own figure, drawn per
 # institution): hospitals switch to the winners, and the Shanghai rule
-# (domain-notes §3) caps non-winning volume at the winning volume. A 20% share
+# (docs/domain-notes.md §3) caps non-winning volume at the winning volume. A 20% share
 # is non-winning ≤ 1/4 of the winning volume, so the rule holds against a
 # designated brand too (with at most three winners it has ≥ 1/3 of that volume).
 _NONWINNING_SHARE_RANGE = (0.05, 0.20)

@@ -39,7 +39,7 @@ INSTITUTION_LABELS_ZH: dict[str, str] = {column.name: column.labels[0] for colum
 HOSP_LV_ZH: dict[str, str] = {code: names[0] for code, names in HOSP_LV_NAMES.items()}
 OWNERSHIP_ZH: dict[str, str] = {code: names[0] for code, names in OWNERSHIP_NAMES.items()}
 
-# Line-level rates (brief; domain-notes §2: gifts and missing prices occur in 3503 uploads).
+# Line-level rates (docs/domain-notes.md §2: gifts and missing prices occur in 3503 uploads).
 RETURN_RATE = 0.015
 GIFT_RATE = 0.005
 MISSING_PRICE_RATE = 0.003

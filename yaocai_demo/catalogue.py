@@ -118,7 +118,7 @@ def _aprvno(g: _Generic, rng: np.random.Generator) -> str:
 
 
 def _product_code(g: _Generic, gi: int, si: int, pi: int, maker_code: int, serial: int | None) -> str:
-    """National-code-shaped codes (domain-notes §5); only prefix and length are meaningful."""
+    """National-code-shaped codes (docs/domain-notes.md §5); only prefix and length are meaningful."""
     if g.category == "western":  # X + 22
         return f"X{g.class_code}A{gi:03d}A{si:03d}{pi:04d}{maker_code:05d}"
     if g.category == "chinese_patent":  # Z + 19

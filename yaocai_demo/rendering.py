@@ -82,7 +82,7 @@ def _render(lines: _Lines, inst: _Institutions, cat: _Catalogue, suppliers: np.n
                               _serials("", order_day, order_seq))
     lot = np.strings.add(np.strings.replace(np.strings.slice(manu, 2, None), "-", ""),
                          np.strings.zfill(lines["lot"].astype(str), 2))
-    # 3504 has no 生产批号/批准文号/生产厂家/赠送标志 (domain-notes §5).
+    # 3504 has no 生产批号/批准文号/生产厂家/赠送标志 (docs/domain-notes.md §5).
     return pd.DataFrame({
         "infno": np.where(is_return, "3504", "3503"),
         "fixmedins_code": inst.code[who],
