@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from yaocai_demo.basics import _NEVER, DATA_START, _date, _day
-from yaocai_demo.institutions import _BASE_QTY
 from yaocai_demo.reference import (
+    _BASE_QTY,
     _BATCHES,
     _CATEGORY_GROUPS,
     _FIRM_PLACES,

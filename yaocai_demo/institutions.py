@@ -50,9 +50,6 @@ _TIERS: dict[_Tier, _TierSpec] = {
     _Tier.PRIVATE_HOSPITAL: _TierSpec(False, _ALL_CATEGORIES, 0.08, 15, 1.0, 0.8),
     _Tier.CLINIC: _TierSpec(False, ("western", "chinese_patent", "lvc"), 0.03, 8, 0.6, 0.3),
 }
-# Packs per line at qty_scale 1 (herbal pieces come in 0.5–1 kg bags, stents one by one).
-_BASE_QTY = {"western": 20.0, "chinese_patent": 15.0, "herbal_pieces": 3.0, "formula_granules": 10.0,
-             "hvc": 1.0, "lvc": 4.0, "ivd": 4.0}
 
 
 @dataclass

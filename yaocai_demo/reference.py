@@ -80,6 +80,9 @@ _MAKER_SUFFIXES: dict[_Maker, tuple[str, ...]] = {
 _CATEGORY_GROUPS = {"western": 0, "chinese_patent": 0, "formula_granules": 0, "herbal_pieces": -1,
                     "hvc": 1, "lvc": 2, "ivd": 3}
 CATEGORY_GROUP_NAMES = ("drug", "hvc", "lvc", "ivd")
+# Packs per line at an institution tier's qty_scale 1 (herbal pieces come in 0.5–1 kg bags, stents one by one).
+_BASE_QTY = {"western": 20.0, "chinese_patent": 15.0, "herbal_pieces": 3.0, "formula_granules": 10.0,
+             "hvc": 1.0, "lvc": 4.0, "ivd": 4.0}
 
 
 @dataclass(frozen=True)
