@@ -156,6 +156,7 @@ def run_gate(build_db: Path, lake_db: Path, previous_db: Path | None, run_id: st
 def _validate(frames: dict, run_id: str, as_of: dt.date, out_dir: Path) -> GateOutcome:
     """Each suite on its frame (read from the still-open build file when its turn comes)."""
     import great_expectations as gx  # heavy import, only for the gate
+
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     from expectations.suites import landed_suites, published_suites, run_suites

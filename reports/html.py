@@ -25,7 +25,7 @@ import pandas as pd
 
 from reports.data import ReportData
 from reports.labels import ANOMALY_TYPES, GROUPS, SEVERITIES, anomaly_title, city_name, region_label, status_label
-from reports.svg import ProgressRow, RatioRow, esc, histogram, line_chart, pct, progress_chart, ratio_dot_chart
+from reports.svg import (ProgressRow, RatioRow, esc, histogram, line_chart, pct, progress_chart, ratio_dot_chart)
 
 TOP_ANOMALIES = 30
 FONT_STACK = ('"Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "PingFang SC", "Hiragino Sans GB", '

@@ -33,18 +33,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from reports.data import ReportData
-from reports.labels import (
-    ANOMALY_TYPES,
-    DECISIONS,
-    GROUPS,
-    OWNERSHIP,
-    REFERENCE_TYPES,
-    SEVERITIES,
-    STATUS_LABELS,
-    anomaly_title,
-    city_name,
-    status_label,
-)
+from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
+                            anomaly_title, city_name, status_label)
 from reports.safe import neutralise, unneutralise
 
 # Review columns (the names; the reader finds them by header text).

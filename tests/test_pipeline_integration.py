@@ -487,9 +487,8 @@ def test_broken_feed_ends_in_quarantine_and_failing_gate_keeps_publication(demo,
 
     # Now a gate that fails: the publication must stay byte for byte.
     digest = file_digest(warehouse / "yaocai.duckdb")
-    import great_expectations.expectations as gxe
-
     import expectations.suites as suites
+    import great_expectations.expectations as gxe
 
     original = suites.published_suites
 

@@ -16,15 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.platform_client import (
-    ClientSettings,
-    PlatformAuthError,
-    PlatformClient,
-    PlatformError,
-    RateLimiter,
-    redact,
-    register_secret,
-)
+from ingest.platform_client import (ClientSettings, PlatformAuthError, PlatformClient, PlatformError, RateLimiter,
+                                    redact, register_secret)
 from ingest.platform_feeds import ENDPOINTS_BY_NAME
 from ingest.platform_loader import pull_platform
 from platform_emulator import Fault, PlatformEmulator, build_dataset

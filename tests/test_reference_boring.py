@@ -4,9 +4,9 @@ Every expected number below was worked out by hand; the arithmetic is in the
 comments next to it.
 """
 
-import math
 from datetime import date
 from decimal import Decimal
+import math
 
 import pandas as pd
 import pytest

@@ -199,8 +199,9 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 
 
 def cmd_review_history(args: argparse.Namespace) -> int:
-    from yaocai.locking import WarehouseBusy
     from yaocai.reviews import history
+
+    from yaocai.locking import WarehouseBusy
 
     try:
         frame = history(_warehouse(args), args.anomaly_id)

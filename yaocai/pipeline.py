@@ -28,8 +28,8 @@ import duckdb
 
 from ingest.lake import ensure_lake
 from ingest.loader import ingest_landing
-from yaocai.faults import failpoint
 from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit
+from yaocai.faults import failpoint
 from yaocai.locking import warehouse_lock
 
 log = logging.getLogger("yaocai.pipeline")
@@ -339,6 +339,7 @@ def _dbt_failures(run_results: Path) -> list[str]:
 def gate_step(ctx: RunContext) -> dict:
     """Great Expectations checks on the build file; results kept with the run."""
     from expectations.gate import run_gate
+
     from yaocai.incremental import rebuilt_tables
 
     layout = ctx.layout
