@@ -1,7 +1,7 @@
 """Province-scale benchmark: yaocai's stages against a floor and a peer.
 
 For each size (purchase lines) it generates a demo landing directory with
-yaocai.demo_data (institutions and products grow with the volume: ≥ 3,000 and
+yaocai_demo (institutions and products grow with the volume: ≥ 3,000 and
 ≥ 20,000 at 20 M), then measures, each in its own process:
 
 * floor  one DuckDB pass reading every purchases file once and summing
@@ -37,7 +37,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -96,7 +98,7 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
         done.set()
         sampler.join()
     seconds = time.monotonic() - started
-    result = {
+    result: dict[str, Any] = {
         "seconds": round(seconds, 2),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
         "max_rss_mb": round(usage.ru_maxrss / 1024),
@@ -135,8 +137,9 @@ def run_step(step: str, landing: str, warehouse: str, as_of: str, context_file: 
         context_file.write_text(json.dumps(ctx.to_dict()))
         return {"run_id": ctx.run_id, "line": f"run {ctx.run_id}"}
     ctx = pipeline.RunContext(**json.loads(context_file.read_text()))
-    functions = {"ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
-                 "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
+    functions: dict[str, Callable[[pipeline.RunContext], dict]] = {
+        "ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
+        "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
     try:
         result = functions[step](ctx)
     except BaseException as exc:
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.generate:
-        from yaocai.demo_data import generate_demo_landing
+        from yaocai_demo import generate_demo_landing
 
         truth = generate_demo_landing(Path(args.generate[0]), purchase_lines=int(args.generate[1]),
                                       as_of=dt.date.fromisoformat(AS_OF))

@@ -76,7 +76,7 @@ def yaocai_nightly():
         context = get_current_context()
         params = context["params"]
         if params.get("as_of"):
-            as_of = pendulum.parse(params["as_of"]).date()
+            as_of = pendulum.parse(params["as_of"]).date()  # type: ignore[union-attr]  # a date string
         else:
             as_of = context["logical_date"].in_timezone("Asia/Shanghai").date() - timedelta(days=1)
         # One Airflow run = one pipeline run id, so retried tasks continue it.

@@ -20,7 +20,7 @@ def lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# National code shapes (domain-notes.md §5; data-contract.md §1 products):
+# National code shapes (docs/domain-notes.md §5; data-contract.md §1 products):
 # 西药 X+22, 中成药 Z+19, 饮片/配方颗粒 T…, 耗材 C+19 or C+26. Only prefix and
 # length are checked because the segment boundaries are not published.
 CODE_SHAPE = """case t.category

@@ -1,4 +1,4 @@
-"""The feeds of the data contract (shared/spec/data-contract.md §1), as data.
+"""The feeds of the data contract (docs/data-contract.md §1), as data.
 
 Each feed is one sub-folder of the landing directory. A column has its
 canonical name, the header labels it may arrive under (Chinese labels from
@@ -60,9 +60,12 @@ def _enum(pairs: dict[str, tuple[str, ...]]) -> dict[str, str]:
     return mapping
 
 
-HOSP_LV = _enum({"1": ("一级", "一级医院"), "2": ("二级", "二级医院"), "3": ("三级", "三级医院"),
-                 "9": ("未定级", "其他", "无等级")})
-OWNERSHIP = _enum({"public": ("公立", "公立医院", "公办"), "private": ("民营", "私立", "民营医院", "非公立")})
+# {code: (Chinese names…)}: the first name is the one registers print.
+HOSP_LV_NAMES = {"1": ("一级", "一级医院"), "2": ("二级", "二级医院"), "3": ("三级", "三级医院"),
+                 "9": ("未定级", "其他", "无等级")}
+OWNERSHIP_NAMES = {"public": ("公立", "公立医院", "公办"), "private": ("民营", "私立", "民营医院", "非公立")}
+HOSP_LV = _enum(HOSP_LV_NAMES)
+OWNERSHIP = _enum(OWNERSHIP_NAMES)
 CATEGORY = _enum({
     "western": ("西药", "化学药品", "化学药"),
     "chinese_patent": ("中成药",),

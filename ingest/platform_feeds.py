@@ -5,7 +5,7 @@ and landed by ``ingest.platform_loader`` into one lake table per endpoint.
 Each endpoint is described like a landing feed (``ingest.feeds.Feed``): the
 canonical column names used in the lake, the field names the platform sends
 (as labels, compared ignoring case), the type and whether it is required.
-Field names follow the shapes platforms publish (domain-notes.md §6):
+Field names follow the shapes platforms publish (docs/domain-notes.md §6):
 
 - orders: the Tianjin TPS hospital order view (``HosOrderShpRetCheck``), one
   record per order line (``orderDetailList`` flattened with its header);
@@ -15,7 +15,7 @@ Field names follow the shapes platforms publish (domain-notes.md §6):
 - payments: the settlement-chain pay order (``payAt``, ``payStatus``);
 - catalogue: the Guangdong TPS listing publicity data (``minPacPubonlnPric``,
   ``pubonlnTime``, ``stopPubonln``) with the VBP export keys (``ybbm``,
-  ``genname``, ``dosform``, ``pac``, ``enterprise_name``) (domain-notes.md §4, §6).
+  ``genname``, ``dosform``, ``pac``, ``enterprise_name``) (docs/domain-notes.md §4, §6).
 
 Every record carries ``updatetime``/``updateTime``: the incremental watermark of
 its endpoint (records are requested with ``starttime`` ≥ the watermark).

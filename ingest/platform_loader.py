@@ -135,7 +135,7 @@ def pull_platform(con: duckdb.DuckDBPyConnection, client: PlatformClient, run_id
             if progress:
                 progress("platform", number, len(endpoints))
     except Exception as exc:
-        exc.report = report  # what was committed before the failure, for the run folder
+        exc.report = report  # type: ignore[attr-defined]  # what was committed before the failure, for the run folder
         raise
     finally:
         report.requests, report.retries, report.token_reads = (client.requests_made, client.retries_made,

@@ -65,7 +65,7 @@ class PlatformDataset:
         return current
 
 
-KEY_FIELDS = {"orders": "ordorderdetailid", "deliveries": "shipmentId", "payments": "payOrderId",
+KEY_FIELDS: dict[str, str] = {"orders": "ordorderdetailid", "deliveries": "shipmentId", "payments": "payOrderId",
               "catalogue": "procurecatalogId"}
 
 
@@ -93,7 +93,7 @@ def _load_lake(landing: Path) -> duckdb.DuckDBPyConnection:
 def build_dataset(landing: Path, as_of: dt.date, seed: int = 20260801) -> PlatformDataset:
     con = _load_lake(landing)
     try:
-        lines = con.execute(
+        lines: list = con.execute(
             """
             with listed as (
                 select p.fixmedins_code, p.fixmedins_bchno, min(l.listed_price) as listed_price
@@ -120,7 +120,7 @@ def build_dataset(landing: Path, as_of: dt.date, seed: int = 20260801) -> Platfo
             """).fetchall()
         columns = [d[0] for d in con.description]
         lines = [dict(zip(columns, row)) for row in lines]
-        catalogue = con.execute(
+        catalogue: list = con.execute(
             """select l.med_list_codg, l.listed_price, l.valid_from, l.valid_to, p.generic_name, p.dosage_form,
                       p.spec, p.pack_spec, p.aprvno, p.convrat, p.min_unit, p.pack_unit, p.manufacturer
                from listed_prices l join products p using (med_list_codg)
@@ -259,15 +259,15 @@ def _derive(lines: list[dict], catalogue: list[dict], as_of: dt.date, rng: np.ra
     never = []
     templates = [pick(picks) for _ in range(4)]
     for number, k in enumerate(templates, 1):
-        base = dict(lines[k])
+        base_line = dict(lines[k])
         sent = as_of_end - dt.timedelta(days=float(rng.uniform(12, 60)))
-        order_no = f"PT{base['platform_order_no'][2:4]}{sent:%Y%m%d}99990{number:04d}"
-        base.update(platform_order_no=order_no, order_time=sent - hours(30), send_out=sent, confirmed=False,
+        order_no = f"PT{base_line['platform_order_no'][2:4]}{sent:%Y%m%d}99990{number:04d}"
+        base_line.update(platform_order_no=order_no, order_time=sent - hours(30), send_out=sent, confirmed=False,
                     invoice=f"9{number:07d}", invoice_code=f"0{45000000000 + number:011d}")
         detail_id = f"{order_no}01"
-        _order_versions(versions["orders"], base, detail_id, confirmed=False)
-        _delivery_versions(versions["deliveries"], base, detail_id, f"PS{order_no[2:]}")
-        never.append((base["fixmedins_code"], order_no))
+        _order_versions(versions["orders"], base_line, detail_id, confirmed=False)
+        _delivery_versions(versions["deliveries"], base_line, detail_id, f"PS{order_no[2:]}")
+        never.append((base_line["fixmedins_code"], order_no))
     truth["never_received"] = sorted(never)
     # the order lines of the planted unknown receipts were never placed
     truth["unknown_orders"] = sorted((lines[k]["fixmedins_code"], lines[k]["platform_order_no"]) for k in unknown)

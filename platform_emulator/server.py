@@ -151,7 +151,7 @@ class PlatformEmulator:
     def url(self) -> str:
         assert self._server is not None, "start() the emulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return f"http://{host!s}:{port}{API_PREFIX}"
 
     # --- what it serves ------------------------------------------------------
 

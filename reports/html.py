@@ -19,6 +19,7 @@ import datetime as dt
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -63,7 +64,7 @@ footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 """ % {"fonts": FONT_STACK}
 
 
-def _num(value: object) -> float | None:
+def _num(value: Any) -> float | None:
     if value is None:
         return None
     try:

@@ -61,7 +61,7 @@ _FALLBACK_CITIES = {"440800": "湛江市", "141100": "吕梁市", "371000": "威
 
 @lru_cache(maxsize=1)
 def city_names() -> dict[str, str]:
-    """City division code → name, from the plan-targets seed (plus known demo cities)."""
+    """City division code → name, from dbt_project/seeds/plan_targets.csv (plus known demo cities)."""
     names = dict(_FALLBACK_CITIES)
     seed = DBT_PROJECT_DIR / "seeds" / "plan_targets.csv"
     if seed.exists():

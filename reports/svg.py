@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reports.safe import printable
@@ -172,7 +172,7 @@ def progress_chart(rows: Sequence[ProgressRow], title: str, width: int = 1280) -
     return _svg(width, height, title, body)
 
 
-def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]], title: str, y_label: str,
+def line_chart(x_labels: Sequence[str], series: Mapping[str, Sequence[float | None]], title: str, y_label: str,
                reference: float | None = None, reference_label: str = "", width: int = 1280, height: int = 360,
                value_format=lambda v: f"{v:.3f}", emphasis: str | None = None) -> str:
     """Monthly series with an optional horizontal reference line; the series
@@ -227,7 +227,7 @@ def line_chart(x_labels: Sequence[str], series: dict[str, Sequence[float | None]
                     f'stroke="{DARK}" stroke-width="1.5" stroke-dasharray="6 4"/>')
     for k, (name, points) in enumerate(series.items()):
         colour = colour_of(k, name)
-        path = []
+        path: list[str] = []
         for i, v in enumerate(points):
             if v is None or math.isnan(v):
                 continue

@@ -457,7 +457,7 @@ def read_review_rows(path: Path) -> tuple[list[ReviewRow], str | None]:
             index = {h: k for k, h in enumerate(header_row) if h}
 
             def cell(values: tuple, header: str) -> object:
-                k = index.get(header)
+                k = index.get(header)  # noqa: B023 (called in this iteration only)
                 return values[k] if k is not None and k < len(values) else None
 
             for number, values in enumerate(ws.iter_rows(min_row=2, values_only=True), start=2):

@@ -9,4 +9,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,test]"

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # imports Airflow and parses the DAGs
+
 REPO = Path(__file__).resolve().parent.parent
 
 

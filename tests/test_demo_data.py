@@ -1,4 +1,4 @@
-"""Tests for yaocai.demo_data: shapes of the landing feeds and that the truth file tells the truth.
+"""Tests for yaocai_demo (the demo generator): shapes of the landing feeds and that the truth file tells the truth.
 
 The checks recompute every planted anomaly from the files alone, the simple way
 (contract §2 formulas in pandas), rather than trusting the generator's own tally.
@@ -16,7 +16,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from yaocai.demo_data import (
+from yaocai_demo import (
     FEEDS,
     HOSP_LV_ZH,
     INSTITUTION_LABELS_ZH,
@@ -24,9 +24,9 @@ from yaocai.demo_data import (
     PURCHASE_COLUMNS,
     PURCHASE_LABELS_ZH,
     TRUTH_FILE,
-    _default_counts,
     generate_demo_landing,
 )
+from yaocai_demo.landing import _default_counts
 
 LINES = 3_000
 AS_OF = date(2026, 10, 31)
@@ -387,7 +387,7 @@ def test_nonwinning_volume_stays_a_small_share_except_planted(vbp_quantities: pd
     keys = list(zip(*(vbp_quantities[k] for k in AGREEMENT_KEY), strict=True))
     planted = {tuple(t[k] for k in AGREEMENT_KEY) for t in truth["vbp_nonwinning_substitution"]}
     over = vbp_quantities["nonwinning_qty"] > vbp_quantities["winning_qty"]
-    # Shanghai rule (domain-notes §3): only the planted agreements break it.
+    # Shanghai rule (docs/domain-notes.md §3): only the planted agreements break it.
     assert {k for k, hit in zip(keys, over, strict=True) if hit} == planted
     ordinary = vbp_quantities[[k not in planted for k in keys]]
     assert (ordinary["winning_qty"] > 0).all()

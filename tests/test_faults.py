@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 from tests.platform_support import PUBLISHED as PLATFORM_TABLES
-from yaocai.demo_data import generate_demo_landing
 from yaocai.faults import FAULT_ENV, POINTS
+from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_OF = dt.date(2026, 10, 31)
 YAOCAI = str(Path(sys.executable).with_name("yaocai"))

@@ -21,10 +21,10 @@ import pytest
 
 from benchmarks.nightly import split_night
 from yaocai import incremental
-from yaocai.demo_data import generate_demo_landing
 from yaocai.pipeline import run_pipeline
+from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AS_OF = dt.date(2026, 10, 31)
 # Columns that say when or in which run something happened, not what was computed.

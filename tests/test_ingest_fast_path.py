@@ -189,6 +189,7 @@ def _general_expression(column, source: str) -> str:
     return f"case lower(yc_halfwidth_general({text})) {cases} end"
 
 
+@pytest.mark.slow  # some 10–30 s: every column's typed expression against the general macro on the whole sample
 def test_typed_expressions_agree_with_the_general_macros(macros):
     from ingest.feeds import FEEDS
     from ingest.normalise import typed_expression

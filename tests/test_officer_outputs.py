@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 YAOCAI = str(Path(sys.executable).with_name("yaocai"))

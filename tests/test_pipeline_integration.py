@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +23,9 @@ from tests.platform_support import PUBLISHED as PLATFORM_TABLES
 from tests.platform_support import TOKEN as PLATFORM_TOKEN
 from tests.platform_support import assert_complete, client_env, quarantined_keys, start_emulator, transient_faults
 from tests.reference.boring import compute_reference
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -263,7 +262,7 @@ def test_product_benchmarks_equal_a_plain_recomputation_and_the_peer_median(demo
 
 def test_2452_normalisation_puts_one_makers_listed_prices_on_one_level(demo):
     """The demo catalogue prices each maker's strengths and pack sizes with the
-    2452号 ratios (yaocai/demo_data.py), so a maker's first listed price per
+    2452号 ratios (yaocai_demo/reference.py), so a maker's first listed price per
     minimum unit divided by unit_price_ratio is the same for all its specs of
     a group, up to rounding to cents. (合剂 is left out: the generator prices
     oral liquids' pack counts linearly, 2.0, where dosage_forms.csv applies

@@ -6,7 +6,6 @@ any log line or message."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import signal
@@ -23,7 +22,7 @@ from ingest.platform_feeds import ENDPOINTS_BY_NAME
 from ingest.platform_loader import pull_platform
 from platform_emulator import Fault, PlatformEmulator, build_dataset
 from tests.platform_support import TOKEN, assert_complete, client_env, lake_versions, quarantined_keys
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
 AS_OF = dt.date(2026, 10, 31)
 VENV_BIN = Path(sys.executable).parent
@@ -49,6 +48,7 @@ def client_for(emulator: PlatformEmulator, token_provider=lambda: TOKEN, **setti
     return PlatformClient(ClientSettings(emulator.url, token_provider=token_provider, **options))
 
 
+@pytest.mark.slow
 def test_pull_gets_through_every_fault_and_lands_exactly_what_was_served(emulator, caplog):
     caplog.set_level(logging.DEBUG)
     emulator.add_faults(
@@ -92,6 +92,7 @@ def test_pull_gets_through_every_fault_and_lands_exactly_what_was_served(emulato
     assert not any(TOKEN in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.slow
 def test_each_night_fetches_only_what_is_new_and_applies_updates(emulator):
     emulator.set_now("2026-09-30 23:59:59")
     lake = duckdb.connect()
@@ -115,6 +116,7 @@ def test_each_night_fetches_only_what_is_new_and_applies_updates(emulator):
     assert all(t["inserted"] == 0 and t["updated"] == 0 for t in third.totals().values())
 
 
+@pytest.mark.slow
 def test_a_pull_failing_midway_keeps_its_pages_and_the_next_resumes_without_duplicates(emulator):
     emulator.add_faults(Fault("error500", "orders", at=3, times=1000))  # down from the third page on
     lake = duckdb.connect()
@@ -138,6 +140,7 @@ def test_a_pull_failing_midway_keeps_its_pages_and_the_next_resumes_without_dupl
     assert first_request.status == 200
 
 
+@pytest.mark.slow
 def test_a_pull_killed_after_a_commit_resumes_in_the_next_run(emulator, tmp_path):
     """SIGKILL right after the first page's commit (failpoint), then a clean pull."""
     warehouse = tmp_path / "warehouse"
@@ -215,6 +218,7 @@ def test_rate_limit_spaces_request_starts(emulator):
     assert len(arrivals) >= 8 and (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) <= 20 * 1.1
 
 
+@pytest.mark.slow
 def test_cli_source_api_needs_settings_and_never_prints_the_token(emulator, tmp_path):
     base = {k: v for k, v in os.environ.items() if not k.startswith(("YAOCAI_PLATFORM", "AIRFLOW_CONN"))}
     missing = subprocess.run([str(VENV_BIN / "yaocai"), "run", "--source", "api", "--warehouse", str(tmp_path / "w"),

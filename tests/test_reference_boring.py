@@ -4,7 +4,7 @@ Every expected number below was worked out by hand; the arithmetic is in the
 comments next to it.
 """
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 import math
 
@@ -23,7 +23,7 @@ PURCHASE_COLUMNS = [
     "prod_geay_flag", "medins_prod_purc_no", "platform_order_no",
 ]
 
-# the bundled plan-targets.csv only holds the national defaults for the
+# the bundled dbt_project/seeds/plan_targets.csv only holds the national defaults for the
 # platform ratio, so a custom one is used to see the city lookup at work
 PLAN = pd.DataFrame([
     {"city_admdvs": "141100", "city_name": "吕梁市", "indicator": "platform_purchase_ratio",

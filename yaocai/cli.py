@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from yaocai.demo_data import generate_demo_landing
+    from yaocai_demo import generate_demo_landing
 
     truth = generate_demo_landing(Path(args.landing), seed=args.seed, purchase_lines=args.lines, as_of=args.as_of,
                                   progress=Progress())

@@ -142,7 +142,7 @@ def dated_seed_rows_changing(before: dt.date, after: dt.date, project_dir: Path 
                 end = dt.date.fromisoformat(row["effective_to"]) if row.get("effective_to") else dt.date.max
 
                 def in_force(day: dt.date) -> bool:
-                    return start <= day < end
+                    return start <= day < end  # noqa: B023 (called in this iteration only)
 
                 if in_force(before) != in_force(after):
                     changed.append(f"{path.stem} {row.get('name', '')} from {row['effective_from']}".strip())

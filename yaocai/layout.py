@@ -17,10 +17,24 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _dbt_project_dir() -> Path:
+    """The dbt project: package data ``yaocai.dbt_project`` (the repository's
+    dbt_project/ folder, mapped in pyproject.toml), so an installed wheel finds
+    it as well as an editable install; a clone that was never installed falls
+    back to the folder beside this package."""
+    try:
+        return Path(str(files("yaocai.dbt_project")))
+    except ModuleNotFoundError:
+        return REPO_ROOT / "dbt_project"
+
+
+DBT_PROJECT_DIR = _dbt_project_dir()
 PUBLISHED_NAME = "yaocai.duckdb"
 
 

@@ -365,6 +365,7 @@ def process_inbox(warehouse: Path, run_id: str | None = None, wait_seconds: floa
                     result.moved_to = str(_move(path, inbox / "processed", stamp).relative_to(layout.warehouse))
                     outcome.workbooks.append(result)
                     continue
+                decisions: list[Decision]
                 if path.suffix.lower() not in WORKBOOK_SUFFIXES:
                     decisions, result.problems = [], [
                         f"不是 .xlsx 工作簿，请用 Excel/WPS 另存为 .xlsx 后重新放入 / not an .xlsx workbook: {path.name}"]

@@ -8,7 +8,7 @@ that adds numbers into ordinary dictionaries.
 
 Entry point: ``compute_reference(raw, as_of, plan_targets)``.
 
-Choices made where the contract is silent (they come from the brief):
+Choices made where the contract (docs/data-contract.md) is silent:
 
 * a line whose price is missing is priced from the listed price valid that
   day (``valid_from <= day < valid_to``, ``valid_to`` NULL = open); if there is
@@ -19,7 +19,7 @@ Choices made where the contract is silent (they come from the brief):
   stripping whitespace;
 * reference price order is winning price (lowest one when several cycles
   cover the day), then listed price, then peer median;
-* region targets: the city's own figure from plan-targets.csv, county rows use
+* region targets: the city's own figure from dbt_project/seeds/plan_targets.csv, county rows use
   their city's figure, the ``all`` level and cities without a figure use the
   national default (0.90 drug, 0.80 hvc), other groups get None.
 """

@@ -1,7 +1,7 @@
 {{ config(schema='incremental') }}  -- kept in the publication: the next incremental build reads its months back
 -- One row per institution × month from the first month with data to the
 -- as-of month, saying whether the institution uploaded any purchase line
--- that month. Zero is not missing (conventions: OpenPrescribing): an
+-- that month. Zero is not missing (docs/conventions.md: OpenPrescribing): an
 -- institution with no upload in a month is a completeness problem, never a
 -- 0 % or 100 % ratio. Institutions count from the first month they ever
 -- uploaded, so a hospital that joined later is not "missing" before.

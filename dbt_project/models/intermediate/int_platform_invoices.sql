@@ -1,7 +1,7 @@
 -- One row per invoice on the platform (institution × supplier × invoice
 -- number, from the shipments that carry it) with its payment state at the
 -- as-of date. The invoice falls due payment_due_days (dbt var, default 30:
--- domain-notes.md §3, ≤ 30 days from accepted delivery) after the receipt of
+-- docs/domain-notes.md §3, ≤ 30 days from accepted delivery) after the receipt of
 -- its last shipment was confirmed (confirm_at = 入库); it is paid on the
 -- day the pay orders paid by the as-of date reach its amount (1 fen
 -- tolerance). Shipments without an invoice number are left out (nothing to

@@ -1,4 +1,4 @@
--- Three-flow reconciliation base (三流合一, seed 002; domain-notes.md §6):
+-- Three-flow reconciliation base (三流合一, plan 002_9f7f26333dbc57fe.txt in docs/plan-sources.md; docs/domain-notes.md §6):
 -- one row per platform order × product (institution, order number, national
 -- code) placed by the as-of date, with
 --   ordered   = Σ purquantity of its order lines (packs),

@@ -1,5 +1,5 @@
 -- One row per city × category group with the platform-ratio target:
--- the city's own 2025 figure from plan-targets.csv, else the national
+-- the city's own 2025 figure from seeds/plan_targets.csv, else the national
 -- default (drug 0.90, hvc 0.80; data-contract.md §3), else NULL (lvc, ivd
 -- have no target). city_admdvs NULL = the default, used for level 'all'.
 with cities as (

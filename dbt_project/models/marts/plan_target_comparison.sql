@@ -1,4 +1,4 @@
--- Each seed city against its own plan figure (plan-targets.csv), as of the
+-- Each seed city against its own plan figure (seeds/plan_targets.csv), as of the
 -- run: platform purchasing ratio (calendar year to date through the latest
 -- month with purchases, public institutions) and VBP varieties implemented.
 with plan as (

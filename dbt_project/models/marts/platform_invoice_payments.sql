@@ -1,5 +1,5 @@
 -- 三流合一 money flow: one row per supplier invoice on the platform with its
--- payment timeliness at the as-of date (回款; domain-notes.md §3: payment
+-- payment timeliness at the as-of date (回款; docs/domain-notes.md §3: payment
 -- within payment_due_days = 30 days of the confirmed receipt, dbt var).
 --   days_to_payment  paid date − confirm date (fully paid invoices);
 --   days_outstanding as-of date − confirm date (invoices not fully paid);

@@ -7,7 +7,7 @@
 --                    platform_order_no ÷ Σ net amount (data-contract.md §2);
 --   ratio_by_orders  Σ amount of the platform's order lines placed in the
 --                    month (purquantity × purprice; month of the order time,
---                    domain-notes.md §7.2) ÷ the same denominator;
+--                    docs/domain-notes.md §7.2) ÷ the same denominator;
 --   ratio_selected   the one named by dbt var platform_ratio_numerator
 --                    (receipts = contract, the default; orders).
 -- The two differ when institutions claim order numbers the platform does not

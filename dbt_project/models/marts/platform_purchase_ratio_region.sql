@@ -1,7 +1,7 @@
 -- One row per region level (county / city / all) × admdvs × month × category
 -- group, public institutions only (data-contract.md §2-3).
 -- ytd_ratio: calendar year to date through the row's month.
--- target: the city's figure from plan-targets.csv (county rows use their
+-- target: the city's figure from seeds/plan_targets.csv (county rows use their
 -- city's), else 0.90 drug / 0.80 hvc, else NULL (data-contract.md §3).
 -- gap_amount / ytd_gap_amount: yuan that would have had to go through the
 -- platform to meet the target. institutions_missing: public institutions of

@@ -1,5 +1,5 @@
 -- 配送率 per supplier (配送企业) × month of order: delivered ÷ ordered
--- (Tianjin TPS quantityfeedback ÷ purquantity, domain-notes.md §6), by
+-- (Tianjin TPS quantityfeedback ÷ purquantity, docs/domain-notes.md §6), by
 -- quantity in packs and by amount at the order price. Orders placed within
 -- platform_receipt_grace_days (dbt var) of the as-of date are left out: their
 -- deliveries may still be on the way.

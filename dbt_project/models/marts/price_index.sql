@@ -16,7 +16,7 @@
 -- Base month: dbt var price_index_base_month (e.g. '2025-07-01'); when unset,
 -- or when a series has no data that month, the series' latest month on or
 -- before it, else its first month (column base_month says which).
--- Method: domain-notes §4 (NHSA 试编医药价格指数 2021, method [U]; the
+-- Method: docs/domain-notes.md §4 (NHSA 试编医药价格指数 2021, method [U]; the
 -- recommended chained Laspeyres weighted by the previous period's amounts,
 -- with price-ratio normalisation within a generic). Because generic items
 -- are unit values, moving volume to cheaper brands (e.g. VBP winners)

@@ -83,7 +83,7 @@ final as (
             / (date_diff('day', a.period_start, a.period_end) + 1) as expected_progress,
         q.nonwinning_qty,
         {{ ratio('q.nonwinning_qty', 'q.nonwinning_qty + q.purchased_qty') }} as nonwinning_share,
-        -- Shanghai rule (domain-notes §3): non-winning volume must not
+        -- Shanghai rule (docs/domain-notes.md §3): non-winning volume must not
         -- exceed winning volume.
         q.nonwinning_qty > q.purchased_qty as is_nonwinning_over_winning,
         coalesce(mm.months_without_uploads, 0) as months_without_uploads

@@ -1,9 +1,9 @@
 -- 落实品种数: per city × category group, the number of VBP groups (品种) with
 -- net winning-product purchases by the city's public institutions through
--- the as-of date, against the city's plan figure (plan-targets.csv,
+-- the as-of date, against the city's plan figure (seeds/plan_targets.csv,
 -- indicator vbp_varieties_implemented; 吕梁 ≥ 800, 黄石 > 500 drugs;
 -- consumables in the city's own unit, 类/个). Targets stay per city because
--- cities count 品种 differently (domain-notes §1).
+-- cities count 品种 differently (docs/domain-notes.md §1).
 with winning_purchases as (
     select l.city_admdvs, r.batch_code, r.group_code, l.category_group, sum(l.net_qty_min_units) as qty
     from {{ ref('purchase_lines') }} as l

@@ -1,6 +1,6 @@
 -- One row per platform shipment (配送单): sent, received and confirmed into
 -- stock (confirm_at = 入库 time on the platform), with the supplier's invoice
--- (domain-notes.md §6 settlement-chain shipment order).
+-- (docs/domain-notes.md §6 settlement-chain shipment order).
 select
     shipment_id,
     order_no,

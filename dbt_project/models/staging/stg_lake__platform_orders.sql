@@ -1,7 +1,7 @@
 -- One row per platform order line (ordorderdetailid), as last pulled from the
 -- provincial platform's API (ingest/platform_loader.py). Quantities in packs,
 -- price per pack (purprice); delivered_qty is the supplier's feedback
--- (quantityfeedback, domain-notes.md §6). Empty when no API pull happened.
+-- (quantityfeedback, docs/domain-notes.md §6). Empty when no API pull happened.
 select
     order_detail_id,
     order_no,

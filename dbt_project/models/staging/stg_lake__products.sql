@@ -1,6 +1,6 @@
 -- One row per product. category_group follows data-contract.md §2:
 -- drug = western + chinese_patent + formula_granules; 中药饮片 belongs to no
--- group because the indicator excludes it (不含中药饮片, seed 001/004).
+-- group because the indicator excludes it (不含中药饮片, plans 001/004 in docs/plan-sources.md).
 with source as (
     select * from {{ source('lake', 'products') }}
 ),

@@ -1,5 +1,5 @@
 -- Findings: supplier invoices the institution paid more than
--- payment_due_days (dbt var, default 30; domain-notes.md §3) after confirming
+-- payment_due_days (dbt var, default 30; docs/domain-notes.md §3) after confirming
 -- the receipt, or has still not paid in full that long after it at the as-of
 -- date (拖欠货款; seed plans: act against late payment to suppliers). One
 -- finding per invoice (platform_invoice_payments, pulled from the provincial

@@ -1,5 +1,5 @@
 -- Findings: public institution-months whose 网采率 is more than
--- anomaly_platform_tolerance below their city's target (plan-targets.csv,
+-- anomaly_platform_tolerance below their city's target (seeds/plan_targets.csv,
 -- else the national default), for institution-months buying at least
 -- anomaly_platform_min_amount in the group. Months a few points under the
 -- target are normal month-to-month noise (the year-to-date ratio against

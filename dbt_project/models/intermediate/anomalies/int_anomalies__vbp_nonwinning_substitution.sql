@@ -1,6 +1,6 @@
 -- Findings: within an agreement period, the institution bought more of the
 -- group's non-winning products (same generic name and dosage form) than of
--- the winning ones. Shanghai's rule (domain-notes §3): non-winning volume,
+-- the winning ones. Shanghai's rule (docs/domain-notes.md §3): non-winning volume,
 -- after unit conversion, must not exceed winning volume.
 select
     'vbp_nonwinning_substitution' as anomaly_type,
