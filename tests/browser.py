@@ -1,4 +1,5 @@
-"""Open an HTML file in headless Chromium over the DevTools protocol.
+"""Open an HTML file in headless Chromium over the DevTools protocol, served
+from a loopback HTTP server.
 
 Used by the report's browser test and to regenerate docs/report-screenshot.png
 (``python -m tests.browser REPORT.html OUT.png``). One Chromium process:
@@ -21,9 +22,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -162,8 +166,34 @@ def _inspect(cdp: _CDP, html: Path, screenshot: Path, width: int, height: int, t
         cdp.send(f"{domain}.enable", session=session)
     cdp.send("Emulation.setDeviceMetricsOverride",
              {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
-    cdp.send("Page.navigate", {"url": html.as_uri()}, session=session)
-    cdp.wait_for("Page.loadEventFired", timeout=timeout)
+    # Served from a loopback HTTP server, as an officer's browser would get it
+    # from the bureau's intranet: Chromium treats every file: URL as its own
+    # origin and logs an error when the page touches its own address.
+    server, origin = _serve_folder(html.parent)
+    try:
+        cdp.send("Page.navigate", {"url": f"{origin}/{quote(html.name)}"}, session=session)
+        cdp.wait_for("Page.loadEventFired", timeout=timeout)
+        return _read_page(cdp, session, origin, screenshot, width, height, timeout)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _serve_folder(folder: Path) -> tuple[ThreadingHTTPServer, str]:
+    class QuietHandler(SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _read_page(cdp: _CDP, session: str, origin: str, screenshot: Path, width: int, height: int,
+               timeout: float) -> PageReport:
 
     def evaluate(expression: str, await_promise: bool = False) -> object:
         result = cdp.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
@@ -208,7 +238,7 @@ def _inspect(cdp: _CDP, html: Path, screenshot: Path, width: int, height: int, t
             report.console_errors.append("log: " + params["entry"].get("text", ""))
         elif method == "Network.requestWillBeSent":
             url = params.get("request", {}).get("url", "")
-            if not url.startswith(("file:", "data:", "about:")):
+            if not url.startswith((origin + "/", "data:", "about:")):
                 report.external_requests.append(url)
     return report
 
