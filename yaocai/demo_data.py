@@ -38,6 +38,8 @@ from openpyxl import Workbook
 from openpyxl.xml.constants import ARC_CORE
 from openpyxl.xml.functions import tostring
 
+from yaocai import demo_money
+
 FEEDS = ("institutions", "products", "listed_prices", "vbp_results", "vbp_agreed_volumes", "purchases")
 TRUTH_FILE = "demo_truth.json"
 
@@ -2041,5 +2043,6 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
         "invalid_rows": generator.invalid_rows,
         "after_as_of": generator.late_rows,
     }
+    demo_money.add_payment_standards(landing, truth, inst.frame["admdvs"], as_of, DATA_START)  # issue 16
     (landing / TRUTH_FILE).write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return truth
