@@ -66,7 +66,7 @@ def write_default_template(path: Path) -> Path:
     from docx import Document
     from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml.ns import qn
-    from docx.shared import Pt
+    from docx.shared import Cm, Pt
 
     doc = Document()
     normal = doc.styles["Normal"]
@@ -100,6 +100,10 @@ def write_default_template(path: Path) -> Path:
                                                 "{{ f.product }}", "{{ f.amount }}", "{{ f.detail }}"]):
         cell.text = text
     table.rows[3].cells[0].text = "{%tr endfor %}"
+    table.autofit = False
+    for row in table.rows:  # room for the evidence sentence
+        for cell, width in zip(row.cells, (3.0, 2.0, 1.6, 2.4, 2.2, 6.8)):
+            cell.width = Cm(width)
     para("")
     para("　　联系人：＿＿＿＿　　联系电话：＿＿＿＿")
     para("{{ bureau }}", center=False)
