@@ -313,7 +313,8 @@ def cmd_letter(args: argparse.Namespace) -> int:
         print(f"yaocai letter: nothing written: {exc}", file=sys.stderr)
         return 3
     for letter in letters:
-        print(f"yaocai letter: {letter.letter_no} → {letter.addressee_name}（{letter.addressee_code}）: "
+        code = f"（{letter.addressee_code}）" if letter.addressee_code != letter.addressee_name else ""
+        print(f"yaocai letter: {letter.letter_no} → {letter.addressee_name}{code}: "
               f"{len(letter.findings)} finding(s), {letter.total_amount:,.2f} yuan: {letter.path}")
     print("yaocai letter: recorded as 已函询 (enquiry) in the review history; the publication shows them after the next run")
     return 0
