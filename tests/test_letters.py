@@ -52,7 +52,7 @@ def _publication(warehouse: Path) -> Layout:
                    'supply_shortfall' as evidence_type, 'supplier' as party_type, '丙配送公司' as party_code,
                    '丙配送公司' as party_name, '2026-01,2026-02' as months, date '2026-02-01' as last_month,
                    cast(210000 as decimal(18, 2)) as amount, '丙配送公司在2个月配送率低于90%。' as detail,
-                   '中等' as proposed_level""")
+                   '中等' as proposed_level, 2 as occurrences, 'open' as review_status""")
     con.execute("create table runs as select date '2026-10-31' as as_of, 'published' as status")
     con.close()
     lake = duckdb.connect(str(layout.lake))
@@ -150,3 +150,12 @@ def test_letter_converts_to_pdf_and_renders(warehouse: Path, tmp_path: Path) -> 
                    check=True, timeout=60)
     (png,) = out.glob("page*.png")
     assert png.stat().st_size > 5_000  # a rendered page, not an empty image
+
+
+def test_credit_evidence_is_reviewed_like_a_finding(warehouse: Path) -> None:
+    from yaocai.reviews import ReviewError, mark
+
+    recorded = mark(warehouse, "CE-00000000000000S1", "confirmed", by="王科长")
+    assert recorded["anomaly_type"] == "credit_supply_shortfall" and recorded["severity_at_review"] == "中等"
+    with pytest.raises(ReviewError):
+        mark(warehouse, "CE-NOT-PUBLISHED", "confirmed", by="王科长")
