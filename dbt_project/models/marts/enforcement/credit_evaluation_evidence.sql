@@ -13,6 +13,8 @@
 --     offplatform_listed, vbp_nonwinning_substitution (institution): the
 --     anomalies of that type not dismissed; amount = Σ excess_amount.
 -- occurrences = distinct months (agreements for vbp_nonwinning_substitution).
+-- Amounts are summed as decimals, so the figure does not depend on the order
+-- rows are added in (a full rebuild and an incremental night agree).
 with fill as (
     select * from {{ ref('platform_supplier_fill_rate') }}
     where fill_rate < {{ settlement_rule('credit_fill_rate_min') }}
@@ -40,14 +42,14 @@ items as (
         supplier_name as party_name,
         month,
         cast(month as varchar) as occurrence,
-        cast(coalesce(ordered_amount, 0) - coalesce(delivered_amount, 0) as double) as amount,
+        cast(coalesce(ordered_amount, 0) - coalesce(delivered_amount, 0) as decimal(18, 4)) as amount,
         fill_rate as metric_value,
         null::varchar as anomaly_id
     from fill
     union all
     select
         'price_above_listed', 'manufacturer', coalesce(p.manufacturer, '(未知生产企业)'), p.manufacturer,
-        f.month, cast(f.month as varchar), cast(coalesce(f.excess_amount, 0) as double), f.metric_value, f.anomaly_id
+        f.month, cast(f.month as varchar), cast(coalesce(f.excess_amount, 0) as decimal(18, 4)), f.metric_value, f.anomaly_id
     from findings as f
     left join products as p using (med_list_codg)
     where f.anomaly_type = 'price_above_listed'
@@ -58,7 +60,7 @@ items as (
         case when f.anomaly_type = 'vbp_nonwinning_substitution'
              then concat_ws('|', f.batch_code, f.group_code, cast(f.period_start as varchar))
              else cast(f.month as varchar) end,
-        cast(coalesce(f.excess_amount, 0) as double), f.metric_value, f.anomaly_id
+        cast(coalesce(f.excess_amount, 0) as decimal(18, 4)), f.metric_value, f.anomaly_id
     from findings as f
     left join institutions as i using (fixmedins_code)
     where f.anomaly_type in ('payment_overdue', 'offplatform_listed', 'vbp_nonwinning_substitution')
