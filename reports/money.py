@@ -196,7 +196,7 @@ def _table(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> str:
             value = get(r) if callable(get) else r.get(get)
             if isinstance(value, pd.Timestamp):
                 value = value.date()
-            if isinstance(get, str) and ("amount" in get or get.endswith("_cost")):
+            if isinstance(get, str) and ("amount" in get or "cost" in get):
                 cells.append(f'<td class="num">{_yuan(value)}</td>')
             else:
                 cells.append(f"<td>{esc('' if value is None or (isinstance(value, float) and pd.isna(value)) else value)}</td>")
