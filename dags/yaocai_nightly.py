@@ -47,7 +47,11 @@ PUBLISHED_ASSETS = [
                   "vbp_completion", "purchase_lines", "anomalies", "quarantine", "runs",
                   # reconciliation with the provincial platform (三流合一)
                   "platform_unmatched_receipts", "platform_order_reconciliation", "platform_invoice_payments",
-                  "platform_payment_timeliness", "platform_supplier_fill_rate", "platform_purchase_ratio_by_orders")
+                  "platform_payment_timeliness", "platform_supplier_fill_rate", "platform_purchase_ratio_by_orders",
+                  # money and enforcement (docs/money-and-enforcement.md)
+                  "settlement_direct_ledger", "settlement_direct_summary", "settlement_prepayment_ledger",
+                  "settlement_prepayment", "settlement_retained_savings", "payment_standard_excess_lines",
+                  "payment_standard_summary", "credit_evaluation_evidence", "enquiry_letters")
 ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from expectations.money_enforcement import money_enforcement_suites
 from expectations.platform_reconciliation import platform_reconciliation_suites
 from expectations.price_monitoring import price_monitoring_suites
 
@@ -191,6 +192,7 @@ def published_suites() -> dict[str, gx.ExpectationSuite]:
         ]),
         **price_monitoring_suites(),
         **platform_reconciliation_suites(),
+        **money_enforcement_suites(),
     }
 
 

@@ -69,6 +69,11 @@ RULES: dict[str, list[Rule]] = {
         Rule("t.infno = '3504' and t.medins_prod_purc_no is null",
              lit("medins_prod_purc_no: a 3504 return must name the purchase it returns")),
     ],
+    "payment_standards": [
+        Rule("not regexp_matches(t.admdvs, '^[0-9]{6}$')", lit("admdvs: must be a 6-digit division code")),
+        Rule("t.payment_standard <= 0", lit("payment_standard: must be > 0 (leave empty for the winning price)")),
+        Rule("t.valid_to <= t.valid_from", lit("valid_to: must be after valid_from (valid_to is exclusive)")),
+    ],
 }
 
 # Foreign keys checked against the lake (plus the rows of the same run that

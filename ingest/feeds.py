@@ -183,9 +183,29 @@ PURCHASES = Feed(
     key=("fixmedins_code", "fixmedins_bchno"),
 )
 
+# Payment standards (医保支付标准) per generic group, issue 16 part 4; shapes
+# in docs/money-and-enforcement.md. admdvs is the city (e.g. 371000) or, for
+# a province-wide standard, the province code (e.g. 370000). payment_standard
+# is per minimum unit (片/粒/支); left empty for a VBP group it defaults to
+# the winning price (威海 and 黄石 plans: 医保支付标准与集中采购价格协同).
+PAYMENT_STANDARDS = Feed(
+    "payment_standards", "医保支付标准",
+    (
+        C("standard_group", K.CODE, True, ("支付标准分组编码", "分组编码")),
+        C("generic_name", K.TEXT, True, ("通用名", "通用名称")),
+        C("dosage_form", K.TEXT, False, ("剂型",)),
+        C("admdvs", K.DIGITS, True, ("医保区划", "统筹区", "医保区划代码")),
+        C("payment_standard", K.DECIMAL, False, ("支付标准", "支付标准（元/最小单位）", "最小单位支付标准")),
+        C("valid_from", K.DATE, True, ("生效日期", "开始日期")),
+        C("valid_to", K.DATE, False, ("失效日期", "结束日期")),
+    ),
+    key=("standard_group", "admdvs", "valid_from"),
+)
+
 # Load order matters: purchases and agreed volumes are checked against the
 # institutions and products already in the lake.
-FEEDS: tuple[Feed, ...] = (INSTITUTIONS, PRODUCTS, LISTED_PRICES, VBP_RESULTS, VBP_AGREED_VOLUMES, PURCHASES)
+FEEDS: tuple[Feed, ...] = (INSTITUTIONS, PRODUCTS, LISTED_PRICES, VBP_RESULTS, VBP_AGREED_VOLUMES, PURCHASES,
+                           PAYMENT_STANDARDS)
 FEEDS_BY_NAME = {f.name: f for f in FEEDS}
 
 

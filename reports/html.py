@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from reports.data import ReportData
+from reports.money import money_section
 from reports.labels import ANOMALY_TYPES, GROUPS, SEVERITIES, anomaly_title, city_name, region_label, status_label
 from reports.svg import (ProgressRow, RatioRow, esc, histogram, line_chart, pct, progress_chart, ratio_dot_chart)
 
@@ -298,6 +299,7 @@ def render_html(data: ReportData, workbook_name: str | None = None) -> str:
 {_price_section(data)}
 {_deviation_section(data)}
 {_anomaly_section(data)}
+{money_section(data)}
 <footer>由 yaocai 根据发布文件 {esc(data.published.name)} 生成。{esc(workbook)}
 指标口径见 data-contract.md §2；登记处理结果：在工作簿中填写“状态 / 说明 / 处理人”后放入 review_inbox/，
 或使用 <code>yaocai review mark</code>。</footer>

@@ -33,6 +33,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from reports.data import ReportData
+from reports.money import write_money_sheets
 from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
                             anomaly_title, city_name, status_label)
 from reports.safe import neutralise, unneutralise
@@ -400,6 +401,7 @@ def build_workbook(data: ReportData, path: Path) -> Path:
 
     write_table(wb.create_sheet("集采进度（机构）"), VBP_COLS, _records(data.vbp))
     write_table(wb.create_sheet("网采率（机构）"), RATIO_COLS, _records(data.institution_ratio))
+    write_money_sheets(wb, data)  # issue 16: settlement, prepayment, retention, payment standards, credit, letters
     _write_guide(wb.create_sheet("使用说明"), data, counts)
 
     wb.properties.title = f"药采 yaocai {data.as_of}"

@@ -20,5 +20,18 @@ if ! command -v chromium >/dev/null 2>&1 || ! installed fonts-noto-cjk; then
   fi
 fi
 
+# Enquiry letters (tests/test_letters.py) are converted to PDF with
+# LibreOffice and a page rendered with poppler when both are installed
+# (about 7 s); install them like the browser above.
+if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing libreoffice-writer-nogui and poppler-utils (letter PDF test) ..."
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-writer-nogui poppler-utils >/dev/null
+  fi
+fi
+
 export AIRFLOW_HOME="$PWD"
 .venv/bin/python -m pytest "$@"

@@ -29,7 +29,7 @@ import duckdb
 import pytest
 from openpyxl import Workbook
 
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
 MIB = 1 << 20
 # Loose bounds for every night: the demo landing alone reads in ~2 s and

@@ -580,3 +580,59 @@ def test_missing_uploads_are_listed_never_a_zero_ratio(demo):
                       "where not is_after_as_of group by all")
     uploaded = completeness[completeness["has_uploads"]].merge(lines, on=["fixmedins_code", "month"])
     assert len(uploaded) == completeness["has_uploads"].sum() and (uploaded["n"] == uploaded["line_count"]).all()
+
+
+def test_money_and_enforcement_tables_show_each_demo_case(demo):
+    """Issue 16 (docs/money-and-enforcement.md): with the emulated platform the
+    demo has an overdue settlement, a prepayment to recover, a refused
+    retention with its failed condition, a purchase above its payment standard
+    and a supplier with 断供 evidence; the direct settlement ledger is
+    recomputed here from the lake's platform records (amounts, days, status)."""
+    wh = demo["warehouse"]
+
+    def count(sql: str) -> int:
+        return int(published(wh, f"select count(*) as n from ({sql})")["n"][0])
+
+    assert count("select * from settlement_direct_ledger where is_overdue") > 0
+    assert count("select * from settlement_prepayment where prepayment_status = 'to_recover' and unrecovered_amount > 0") > 0
+    assert count("select * from settlement_retained_savings where retention_status = 'refused' "
+                 "and failed_conditions is not null and retained_amount = 0") > 0
+    assert count("select * from payment_standard_excess_lines where extra_cost > 0 "
+                 "and unit_price > standard_unit_price") > 0
+    # the supplier the emulator plants as delivering short (platform_emulator/dataset.py)
+    short = demo["platform"].dataset.truth["short_fill_supplier"]
+    evidence = published(wh, "select * from credit_evaluation_evidence where evidence_type = 'supply_shortfall'")
+    assert short in set(evidence["party_code"]) and evidence["proposed_level"].notna().all()
+
+    con = duckdb.connect(str(wh / "state" / "lake.duckdb"), read_only=True)
+    try:
+        shipments = con.execute("select * from platform_deliveries").df()
+        payments = con.execute("select * from platform_payments").df()
+        winners = con.execute("select med_list_codg, winning_price, cycle_start, cycle_end from vbp_results").df()
+    finally:
+        con.close()
+    shipments = shipments[shipments["confirm_at"].notna()].copy()
+    shipments["receipt"] = shipments["confirm_at"].dt.date
+    shipments = shipments[shipments["receipt"] <= AS_OF]
+    priced = shipments.merge(winners, on="med_list_codg")
+    priced = priced[(priced["receipt"] >= priced["cycle_start"].dt.date) & (priced["receipt"] <= priced["cycle_end"].dt.date)]
+    priced = priced.sort_values("winning_price").drop_duplicates("shipment_id")
+    totals = shipments.groupby(["fixmedins_code", "supplier_name", "invoice_no"])["invoice_total"].max().rename("total")
+    paid = payments[payments["pay_at"].dt.date <= AS_OF].sort_values(["pay_at", "pay_order_id"]).copy()
+    paid["running"] = paid.groupby(["fixmedins_code", "supplier_name", "invoice_no"])["pay_amount"].cumsum()
+    paid = paid.join(totals, on=["fixmedins_code", "supplier_name", "invoice_no"])
+    settled = (paid[paid["running"].astype(float) >= paid["total"].astype(float) - 0.01]
+               .groupby(["fixmedins_code", "supplier_name", "invoice_no"])["pay_at"].min().dt.date.rename("settled"))
+    ref = priced.join(settled, on=["fixmedins_code", "supplier_name", "invoice_no"])
+    ref["amount_payable"] = (ref["shipped_qty"].astype(float) * ref["winning_price"].astype(float)).round(2)
+    ref["days"] = [((s if isinstance(s, dt.date) else AS_OF) - r).days for s, r in zip(ref["settled"], ref["receipt"])]
+    ref["status"] = np.where(ref["settled"].notna(), np.where(ref["days"] <= 30, "settled_on_time", "settled_late"),
+                             np.where(ref["days"] > 30, "unsettled_overdue", "unsettled_not_due"))
+
+    ledger = published(wh, "select shipment_id, amount_payable, coalesce(days_to_settlement, days_outstanding) as days, "
+                           "settlement_status as status from settlement_direct_ledger")
+    assert len(ledger) == len(ref) > 0
+    merged = ledger.merge(ref[["shipment_id", "amount_payable", "days", "status"]], on="shipment_id", suffixes=("", "_ref"))
+    assert len(merged) == len(ledger)
+    assert np.allclose(merged["amount_payable"].astype(float), merged["amount_payable_ref"])
+    assert (merged["days"] == merged["days_ref"]).all() and (merged["status"] == merged["status_ref"]).all()

@@ -343,7 +343,43 @@ def build_parser() -> argparse.ArgumentParser:
     review_history.add_argument("anomaly_id")
     review_history.add_argument("--warehouse", type=Path, help=warehouse_help)
     review_history.set_defaults(func=cmd_review_history)
+    _add_letter_parser(sub, warehouse_help)
     return parser
+
+
+def _add_letter_parser(sub: argparse._SubParsersAction, warehouse_help: str) -> None:
+    letter = sub.add_parser("letter", help="write enquiry letters (函询函, DOCX) for findings and record them as enquiry")
+    which = letter.add_mutually_exclusive_group(required=True)
+    which.add_argument("--finding", action="append", metavar="AN-…", help="a finding (repeat for more); "
+                       "one letter per institution of the findings")
+    which.add_argument("--institution", metavar="CODE", help="every open, reopened or confirmed finding of it")
+    which.add_argument("--supplier", metavar="NAME", help="its credit evaluation evidence (断供)")
+    letter.add_argument("--deadline-days", type=int, default=15, help="reply deadline, days from today (15)")
+    letter.add_argument("--bureau", help="issuing bureau printed on the letter (医疗保障局)")
+    letter.add_argument("--by", help="officer recorded in the review history (default $YAOCAI_REVIEWER or login)")
+    letter.add_argument("--warehouse", type=Path, help=warehouse_help)
+    letter.set_defaults(func=cmd_letter)
+
+
+def cmd_letter(args: argparse.Namespace) -> int:
+    from yaocai.letters import LetterError, write_letters
+    from yaocai.locking import WarehouseBusy
+
+    try:
+        letters = write_letters(_warehouse(args), args.finding, args.institution, args.supplier,
+                                deadline_days=args.deadline_days, by=args.by, bureau=args.bureau)
+    except LetterError as exc:
+        print(f"yaocai letter: nothing written: {exc}", file=sys.stderr)
+        return 1
+    except WarehouseBusy as exc:
+        print(f"yaocai letter: nothing written: {exc}", file=sys.stderr)
+        return 3
+    for letter in letters:
+        code = f"（{letter.addressee_code}）" if letter.addressee_code != letter.addressee_name else ""
+        print(f"yaocai letter: {letter.letter_no} → {letter.addressee_name}{code}: "
+              f"{len(letter.findings)} finding(s), {letter.total_amount:,.2f} yuan: {letter.path}")
+    print("yaocai letter: recorded as 已函询 (enquiry) in the review history; the publication shows them after the next run")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,7 +65,7 @@ class Decision:
     source_row: str | None = None
 
 
-def _published_findings(layout: Layout) -> tuple[dict[str, dict], dt.date | None]:
+def _published_findings(layout: Layout, with_evidence: bool = False) -> tuple[dict[str, dict], dt.date | None]:
     """anomaly_id → the finding as published now (with its review columns when present)."""
     if not layout.published.exists():
         return {}, None
@@ -78,10 +78,24 @@ def _published_findings(layout: Layout) -> tuple[dict[str, dict], dt.date | None
             "select anomaly_id, anomaly_type, severity, metric_value, gap, cast(excess_amount as double), detail"
             + "".join(f", {c}" for c in extra) + " from anomalies").fetchall()
         as_of = con.execute("select max(as_of) from runs where status = 'published'").fetchone()[0]
+        evidence = _credit_evidence(con) if with_evidence else {}
     finally:
         con.close()
     keys = ["anomaly_id", "anomaly_type", "severity", "metric_value", "gap", "excess_amount", "detail", *extra]
-    return {row[0]: dict(zip(keys, row)) for row in rows}, as_of
+    return {**{row[0]: dict(zip(keys, row)) for row in rows}, **evidence}, as_of
+
+
+def _credit_evidence(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+    """Credit evaluation evidence (CE-…, docs/money-and-enforcement.md) is reviewed like a
+    finding: the officer confirms or dismisses the proposed level against its evidence_id."""
+    if not con.execute("select count(*) from duckdb_tables() where schema_name = 'main' "
+                       "and table_name = 'credit_evaluation_evidence'").fetchone()[0]:
+        return {}
+    rows = con.execute("""select evidence_id, 'credit_' || evidence_type, proposed_level, cast(occurrences as double),
+                                 cast(null as double), cast(amount as double), detail, review_status
+                          from credit_evaluation_evidence""").fetchall()
+    keys = ["anomaly_id", "anomaly_type", "severity", "metric_value", "gap", "excess_amount", "detail", "review_status"]
+    return {row[0]: dict(zip(keys, row)) for row in rows}
 
 
 def _lake(layout: Layout, read_only: bool = False, wait_seconds: float = 60) -> duckdb.DuckDBPyConnection:
@@ -161,7 +175,7 @@ def mark(warehouse: Path, anomaly_id: str, status: str, reason: str | None = Non
     the decision is not valid; WarehouseBusy when a run holds the lock longer
     than ``wait_seconds``."""
     layout = Layout(Path(warehouse).resolve())
-    findings, as_of = _published_findings(layout)
+    findings, as_of = _published_findings(layout, with_evidence=True)
     if not findings and not layout.published.exists():
         raise ReviewError(f"no publication at {layout.published}: run the pipeline first")
     decision = Decision(anomaly_id.strip(), status, (reason or "").strip() or None, by or default_reviewer())

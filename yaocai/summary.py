@@ -70,6 +70,35 @@ def summarise(published: Path) -> str:
                where (starts_with(anomaly_type, 'price_') or anomaly_type = 'listed_price_rise') and {listed}
                order by case severity when 'high' then 0 when 'medium' then 1 else 2 end, gap desc, anomaly_id limit 5""").fetchall():
             lines.append(f"  [{row[1]}] {row[0]} {_shown(row[2])}")
+        lines += _money_lines(con)
         quarantined = con.execute("select count(*) from quarantine").fetchone()[0]
         lines += ["", f"隔离 Quarantined input rows: {quarantined} (table quarantine)"]
         return "\n".join(lines)
+
+
+def _money_lines(con) -> list[str]:
+    """资金与执法 (docs/money-and-enforcement.md): one line per table, with its first case."""
+    tables = {r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = 'main'").fetchall()}
+    if "settlement_direct_ledger" not in tables:
+        return []
+    one = lambda sql: con.execute(sql).fetchone()  # noqa: E731
+    overdue = one("select count(*), coalesce(sum(amount_outstanding), 0) from settlement_direct_ledger "
+                  "where settlement_status = 'unsettled_overdue'")
+    late = one("select count(*) from settlement_direct_ledger where settlement_status = 'settled_late'")[0]
+    fund = one("select coalesce(sum(amount_payable), 0) from settlement_direct_ledger where settled_by = 'fund'")[0]
+    recover = one("select count(*), coalesce(sum(unrecovered_amount), 0) from settlement_prepayment "
+                  "where prepayment_status = 'to_recover'")
+    retention = one("select count(*) filter (where retention_status = 'granted'), coalesce(sum(retained_amount), 0), "
+                    "count(*) filter (where retention_status = 'refused') from settlement_retained_savings")
+    above = one("select count(*), coalesce(sum(extra_cost), 0) from payment_standard_excess_lines")
+    shortfall = con.execute("select party_code, proposed_level from credit_evaluation_evidence "
+                            "where evidence_type = 'supply_shortfall' order by proposed_level_rank desc, party_code").fetchall()
+    letters = one("select count(distinct letter_no) from enquiry_letters")[0]
+    return ["", "资金与执法 Money and enforcement:",
+            f"  直接结算 direct settlement: {overdue[0]} overdue unsettled ({overdue[1]:,.2f} yuan), {late} settled late; "
+            f"{fund:,.2f} yuan settled by the fund directly",
+            f"  预付 prepayment: {recover[0]} to recover ({recover[1]:,.2f} yuan)",
+            f"  结余留用 retained savings: {retention[0]} granted ({retention[1]:,.2f} yuan), {retention[2]} refused",
+            f"  支付标准 payment standards: {above[0]} purchase lines above the standard, extra cost {above[1]:,.2f} yuan",
+            "  信用评价 credit evidence, 断供: " + (", ".join(f"{_shown(p)} ({lv})" for p, lv in shortfall) or "none")
+            + f"; 函询函 letters sent: {letters}"]

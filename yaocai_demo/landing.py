@@ -27,6 +27,7 @@ from yaocai_demo.catalogue import (
     _vbp_results_frame,
 )
 from yaocai_demo.institutions import _build_institutions
+from yaocai_demo.money import add_payment_standards
 from yaocai_demo.purchases import _PurchaseGenerator
 from yaocai_demo.rendering import _PurchaseFiles, _write_csv, _write_institutions_xlsx
 from yaocai_demo.truth import _platform_truth, _price_truth, _Tally
@@ -133,5 +134,6 @@ def generate_demo_landing(landing_dir: Path, *, seed: int = 20241123, purchase_l
         "invalid_rows": generator.invalid_rows,
         "after_as_of": generator.late_rows,
     }
+    add_payment_standards(landing, truth, inst.frame["admdvs"], as_of, DATA_START)  # issue 16
     (landing / TRUTH_FILE).write_text(json.dumps(truth, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return truth
