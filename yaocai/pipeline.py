@@ -28,7 +28,7 @@ import duckdb
 
 from ingest.lake import ensure_lake
 from ingest.loader import ingest_landing
-from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit
+from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duckdb_threads
 from yaocai.faults import failpoint
 from yaocai.locking import warehouse_lock
 
@@ -223,6 +223,7 @@ def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
         "YAOCAI_LAKE_DB": str(layout.lake),
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        "YAOCAI_DUCKDB_THREADS": str(duckdb_threads()),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
         "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
