@@ -1,6 +1,6 @@
 {{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
--- Item prices for the price index (marts/price_index.sql), one row per
+-- Item prices for the price index (marts/price/price_index.sql), one row per
 -- basis × region level × admdvs × category group × month × item, over public
 -- institutions' price-eligible lines (int_price_institution_months):
 --   basis `generic`: the item is the generic group (prices normalised to the
