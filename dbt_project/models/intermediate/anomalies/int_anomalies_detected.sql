@@ -6,19 +6,12 @@
 -- severity, and the evidence columns benchmark_level, benchmark_institutions,
 -- threshold_name, threshold_value; supplier_name, invoice_no for payment
 -- findings); `union all by name` fills the rest with NULL.
--- To add a detector: add its model and one line here.
-{% set detectors = [
-    'int_anomalies__price_above_listed',
-    'int_anomalies__price_peer_outlier',
-    'int_anomalies__price_rise_institution',
-    'int_anomalies__price_rise_product',
-    'int_anomalies__listed_price_rise',
-    'int_anomalies__vbp_lagging',
-    'int_anomalies__platform_ratio_below_target',
-    'int_anomalies__offplatform_listed',
-    'int_anomalies__vbp_nonwinning_substitution',
-    'int_anomalies__payment_overdue',
-] %}
+-- One input per entry of the anomaly-type registry (var anomaly_types in
+-- dbt_project.yml): the detector of type T is int_anomalies__T.
+{% set detectors = [] %}
+{% for anomaly_type in var('anomaly_types') %}
+    {% do detectors.append('int_anomalies__' ~ anomaly_type['type']) %}
+{% endfor %}
 
 with skeleton as (
     -- fixes the columns and their types, whatever the detectors return
