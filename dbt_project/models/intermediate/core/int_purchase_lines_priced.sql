@@ -4,7 +4,7 @@
 -- costs more than the joins it saves (province scale: tens of millions of lines).
 -- One row per purchase line with its product, institution, quantities in
 -- minimum units and the listed and winning reference prices of its day.
--- Rules (data-contract.md §2):
+-- Rules (models/metrics.md, metric_common_rules):
 --   qty (min units) = packs × convrat; amount = price per pack × packs;
 --   a line without finl_trns_pric is priced from the listed price valid that
 --   day (valid_from ≤ day < valid_to) and flagged, and left out of price

@@ -1,7 +1,7 @@
 {{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per product × month with a peer median unit price.
--- Rule (data-contract.md §2): each public institution's quantity-weighted
+-- Rule (models/metrics.md, metric_price_deviation_index): each public institution's quantity-weighted
 -- mean unit price (upp = price ÷ convrat) for the product and month, then the
 -- median across institutions (mean of the two middle values when even),
 -- only when at least `peer_min_institutions` public institutions bought it.

@@ -1,7 +1,7 @@
 -- One row per VBP batch × group × product of the group's generic name and
 -- dosage form, saying whether the product won in that group. Winning
 -- products count toward completion; the others are the non-winning
--- alternatives (data-contract.md §2, VBP completion).
+-- alternatives (models/metrics.md, metric_vbp_completion).
 with results as (
     select * from {{ ref('stg_lake__vbp_results') }}
 ),

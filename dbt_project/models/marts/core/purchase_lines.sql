@@ -3,7 +3,7 @@
 -- One row per accepted input line (3503 and 3504) with its references and
 -- deviations (data-contract.md §3). Lines received after the as-of date are
 -- kept and flagged (is_after_as_of) but count in no indicator.
--- Price eligibility (data-contract.md §2): 3503 lines only, not gifts, price
+-- Price eligibility (models/metrics.md, metric_common_rules): 3503 lines only, not gifts, price
 -- delivered (not filled in from the listed price). The reference is taken in
 -- the order winning price, listed price, peer median; all per minimum unit.
 with lines as (

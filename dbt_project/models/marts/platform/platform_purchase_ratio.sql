@@ -1,7 +1,7 @@
 -- One row per institution × month × category group (all institutions,
 -- public and private, each with its ownership).
 -- ratio = Σ net amount of lines with platform_order_no ÷ Σ net amount of all
--- lines (data-contract.md §2, 网采率; seed 001/004 indicator tables).
+-- lines (models/metrics.md, metric_platform_purchase_ratio; seed 001/004 indicator tables).
 -- Net: 3503 adds, 3504 subtracts; gifts, herbal pieces (no group), lines
 -- after the as-of date and lines whose amount is unknown are left out.
 -- Direction: higher is better; target drug ≥ 90 %, hvc ≥ 80 % or the city's

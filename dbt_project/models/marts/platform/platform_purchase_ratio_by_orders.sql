@@ -4,7 +4,7 @@
 -- platform data cover (first platform order month to the as-of month);
 -- empty when nothing was pulled.
 --   ratio            contract: Σ net amount of receipt lines with a
---                    platform_order_no ÷ Σ net amount (data-contract.md §2);
+--                    platform_order_no ÷ Σ net amount (metric_platform_purchase_ratio);
 --   ratio_by_orders  Σ amount of the platform's order lines placed in the
 --                    month (purquantity × purprice; month of the order time,
 --                    domain-notes.md §7.2) ÷ the same denominator;

@@ -1,5 +1,5 @@
 -- One row per region level (county / city / all) × admdvs × month × category
--- group, public institutions only (data-contract.md §2-3).
+-- group, public institutions only (models/metrics.md, metric_platform_purchase_ratio; data-contract.md §3).
 -- ytd_ratio: calendar year to date through the row's month.
 -- target: the city's figure from plan-targets.csv (county rows use their
 -- city's), else 0.90 drug / 0.80 hvc, else NULL (data-contract.md §3).

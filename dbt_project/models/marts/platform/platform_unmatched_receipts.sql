@@ -1,7 +1,7 @@
 -- 三流合一 order flow: the institution's receipt lines (3503 purchases and
 -- 3504 returns, not gifts, received by the as-of date) that name a platform
 -- order number the platform does not have for them. Such lines count as
--- platform purchases in the contract's 网采率 (data-contract.md §2) on the
+-- platform purchases in the contract's 网采率 (models/metrics.md, metric_platform_purchase_ratio) on the
 -- institution's word alone. unmatched_reason:
 --   order_not_on_platform       no platform order has this number;
 --   order_of_other_institution  the number belongs to another institution;

@@ -2,7 +2,7 @@
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per benchmark level × key × month × region with enough buyers.
 -- Benchmarks against peers (OpenPrescribing price-per-unit method; the
--- contract's peer median, data-contract.md §2): each public institution's
+-- contract's peer median, models/metrics.md metric_price_deviation_index; method: metric_price_benchmarks): each public institution's
 -- quantity-weighted mean unit price in the month (Σ amount ÷ Σ qty over its
 -- price-eligible lines), then across the institutions of the region:
 --   median  = the usual price (mean of the two middle values when even),

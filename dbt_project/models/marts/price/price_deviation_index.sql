@@ -1,7 +1,7 @@
 {{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per institution × month × category group with price-eligible lines
--- (data-contract.md §2, price deviation). Over eligible lines that have a
+-- (models/metrics.md, metric_price_deviation_index). Over eligible lines that have a
 -- reference: actual_amount = Σ upp × qty, reference_amount = Σ r × qty,
 -- pdi = actual ÷ reference (1.00 = paid the reference; 1.10 = 10 % above;
 -- higher = paid more), coverage = actual_amount ÷ Σ amount of all eligible

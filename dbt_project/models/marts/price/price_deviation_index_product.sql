@@ -2,7 +2,7 @@
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per product × month: the price deviation index of the product
 -- across public institutions (region roll-ups cover public institutions
--- only, data-contract.md §2), with the formula and the lines of
+-- only, models/metrics.md metric_common_rules), with the formula and the lines of
 -- price_deviation_index (price-eligible 3503 lines; reference r = winning,
 -- else listed, else peer median, per minimum unit):
 --   pdi = Σ upp × qty ÷ Σ r × qty over lines with a reference; 1.00 = paid

@@ -1,5 +1,5 @@
 -- One row per batch × group × institution × agreement period
--- (data-contract.md §2, 约定采购量完成率).
+-- (models/metrics.md, metric_vbp_completion).
 -- completion_rate = Σ net qty (min units) of the group's winning products —
 -- or only the designated product when designated_med_list_codg is set — received
 -- in [period_start, period_end] and by the as-of date ÷ agreed_qty.

@@ -1,5 +1,5 @@
 -- VBP completion rolled up from public institutions' agreements
--- (data-contract.md §2: region roll-ups cover public institutions only).
+-- (models/metrics.md metric_common_rules: region roll-ups cover public institutions only).
 -- One row per region level (county / city / all) × admdvs × batch × group;
 -- group_code NULL = the whole batch.
 -- Within a group quantities share a unit, so completion = Σ purchased ÷
