@@ -14,7 +14,7 @@ static_index.html that opens without a web server);
 a docs failure does not fail the build: it is written to
 TARGET/docs_result.json for the pipeline to report. ``dbt source freshness``
 runs after every successful build (feeds that stopped arriving); its result
-is TARGET/freshness.json, reported by the pipeline, never a failure. TARGET/build_results.json
+is TARGET/sources.json, reported by the pipeline, never a failure. TARGET/build_results.json
 keeps the build's run_results.json (docs generation overwrites the latter).
 """
 
@@ -47,11 +47,11 @@ def main(argv: list[str]) -> int:
     if not build.success:
         return 2 if build.exception is not None else 1
     # Source freshness (sources' `freshness` in models/staging/_lake__sources.yml):
-    # reported through TARGET/freshness.json, never fails the build.
+    # dbt writes TARGET/sources.json; reported by the pipeline, never fails the build.
     try:
-        runner.invoke(["source", "freshness", "--output", str(target / "freshness.json"), *argv])
+        runner.invoke(["source", "freshness", *argv])
     except Exception as exc:  # a report, not a reason to lose the night's build
-        (target / "freshness.json").write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        (target / "sources.json").write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
     if skip_docs:
         return 0
     started = time.monotonic()

@@ -327,7 +327,7 @@ def _build_line(target: Path, docs_expected: bool = True) -> str:
 def _freshness_note(target: Path) -> str:
     """Feeds `dbt source freshness` found stale (warn/error), e.g. '; stale
     feeds: purchases (error, 70 days)'; empty when all are fresh."""
-    path = target / "freshness.json"
+    path = target / "sources.json"
     if not path.exists():
         return ""
     report = json.loads(path.read_text())
