@@ -187,7 +187,8 @@ def _validate(frames: dict, run_id: str, as_of: dt.date, out_dir: Path) -> GateO
         for validation_result in result.run_results.values():
             for check in validation_result.results:
                 config = check.expectation_config
-                level = (config.meta or {}).get("level", "fail")
+                # GX's severity: critical (the default) fails the gate, warning and info are reported
+                level = "fail" if str(getattr(config, "severity", "critical") or "critical").lower().endswith("critical") else "warn"
                 column = config.kwargs.get("column") or config.kwargs.get("column_list")
                 entry = {"suite": name, "expectation": config.type, "column": column, "level": level,
                          "success": bool(check.success), "rows": len(frame),

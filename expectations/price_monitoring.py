@@ -11,9 +11,9 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-FAIL = {"level": "fail"}
-WARN = {"level": "warn"}
-GROUPS = ["drug", "hvc", "lvc", "ivd"]
+# GX's own severity (expectations.severity): critical stops publishing, warning is reported.
+FAIL = "critical"
+WARN = "warning"
 
 
 def _suite(name: str, expectations: list) -> gx.ExpectationSuite:
@@ -21,7 +21,7 @@ def _suite(name: str, expectations: list) -> gx.ExpectationSuite:
 
 
 def _not_null(*columns: str) -> list:
-    return [gxe.ExpectColumnValuesToNotBeNull(column=c, meta=FAIL) for c in columns]
+    return [gxe.ExpectColumnValuesToNotBeNull(column=c, severity=FAIL) for c in columns]
 
 
 def price_monitoring_suites() -> dict[str, gx.ExpectationSuite]:
@@ -30,90 +30,73 @@ def price_monitoring_suites() -> dict[str, gx.ExpectationSuite]:
             # One row per catalogue product, each with a status: the
             # generic-level benchmarks rely on it.
             *_not_null("med_list_codg", "normalisation_status"),
-            gxe.ExpectColumnValuesToBeUnique(column="med_list_codg", meta=FAIL),
-            gxe.ExpectColumnValuesToBeInSet(column="normalisation_status", value_set=[
-                "representative", "normalised", "unparsed", "incomparable", "not_applicable"], meta=FAIL),
             # A price ratio is a positive number by construction (K = c^log2 X).
-            gxe.ExpectColumnValuesToBeBetween(column="unit_price_ratio", min_value=0, strict_min=True, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="unit_price_ratio", min_value=0, strict_min=True, severity=FAIL),
             # Ratios beyond 1:50 mean a strength parsed in the wrong unit
             # (e.g. g read as mg) more often than a real spec range: warn.
-            gxe.ExpectColumnValuesToBeBetween(column="unit_price_ratio", min_value=0.02, max_value=50, meta=WARN),
+            gxe.ExpectColumnValuesToBeBetween(column="unit_price_ratio", min_value=0.02, max_value=50, severity=WARN),
             # Most drug specs of a real catalogue parse; many that do not
             # mean a new spec notation the parser should learn: warn.
             gxe.ExpectColumnValuesToNotBeInSet(column="normalisation_status", value_set=["unparsed"],
-                                               mostly=0.9, meta=WARN),
+                                               mostly=0.9, severity=WARN),
         ]),
         "price_spec_unparsed": _suite("price_spec_unparsed", [
             # Every listed product carries its reason: the table exists to say why.
             *_not_null("med_list_codg", "exception_reason"),
-            gxe.ExpectColumnValuesToBeInSet(column="normalisation_status", value_set=["unparsed", "incomparable"],
-                                            meta=FAIL),
         ]),
         "price_benchmarks_sample": _suite("price_benchmarks_sample", [
             *_not_null("benchmark_level", "benchmark_key", "month", "region_level", "median_unit_price",
                        "p10_unit_price", "min_unit_price", "institutions", "min_institutions"),
-            gxe.ExpectColumnValuesToBeInSet(column="benchmark_level", value_set=["product", "generic"], meta=FAIL),
-            gxe.ExpectColumnValuesToBeInSet(column="region_level", value_set=["city", "all"], meta=FAIL),
             # The benchmark rule: never published below its minimum number of
             # institutions; order statistics are ordered.
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="institutions", column_B="min_institutions",
-                                                        or_equal=True, meta=FAIL),
+                                                        or_equal=True, severity=FAIL),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="median_unit_price", column_B="p10_unit_price",
-                                                        or_equal=True, meta=FAIL),
+                                                        or_equal=True, severity=FAIL),
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="p10_unit_price", column_B="min_unit_price",
-                                                        or_equal=True, meta=FAIL),
+                                                        or_equal=True, severity=FAIL),
             # Paid prices of 0 (non-gift lines at 0 yuan) are possible but odd.
             gxe.ExpectColumnValuesToBeBetween(column="min_unit_price", min_value=0, strict_min=True,
-                                              mostly=0.999, meta=WARN),
+                                              mostly=0.999, severity=WARN),
         ]),
         "price_deviation_index_region": _suite("price_deviation_index_region", [
             *_not_null("region_level", "month", "category_group", "coverage"),
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["region_level", "admdvs", "month", "category_group"],
-                                                ignore_row_if="never", meta=FAIL),
-            gxe.ExpectColumnValuesToBeInSet(column="region_level", value_set=["county", "city", "all"], meta=FAIL),
-            gxe.ExpectColumnValuesToBeInSet(column="category_group", value_set=GROUPS, meta=FAIL),
             # Formula guarantees: coverage is a share, pdi a ratio of sums of
             # non-negative amounts.
-            gxe.ExpectColumnValuesToBeBetween(column="coverage", min_value=0, max_value=1.000001, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="coverage", min_value=0, max_value=1.000001, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0, severity=FAIL),
             # A region paying over 3× or under a fifth of its references is
             # possible but worth a look before publishing.
-            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0.2, max_value=3, mostly=0.99, meta=WARN),
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0.2, max_value=3, mostly=0.99, severity=WARN),
         ]),
         "price_deviation_index_product": _suite("price_deviation_index_product", [
             *_not_null("med_list_codg", "month", "coverage"),
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["med_list_codg", "month"], meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="coverage", min_value=0, max_value=1.000001, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0.2, max_value=3, mostly=0.99, meta=WARN),
+            gxe.ExpectColumnValuesToBeBetween(column="coverage", min_value=0, max_value=1.000001, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="pdi", min_value=0.2, max_value=3, mostly=0.99, severity=WARN),
         ]),
         "price_index": _suite("price_index", [
             *_not_null("region_level", "category_group", "month", "base_month", "index_value", "product_index_value"),
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["region_level", "admdvs", "category_group", "month"],
-                                                ignore_row_if="never", meta=FAIL),
-            gxe.ExpectColumnValuesToBeInSet(column="region_level", value_set=["city", "all"], meta=FAIL),
             # A chained index of positive prices is positive.
-            gxe.ExpectColumnValuesToBeBetween(column="index_value", min_value=0, strict_min=True, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="product_index_value", min_value=0, strict_min=True, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="index_value", min_value=0, strict_min=True, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="product_index_value", min_value=0, strict_min=True, severity=FAIL),
             # A month-on-month link beyond ×0.5 … ×2 is possible (a big VBP
             # round) but usually a unit or quantity error: warn.
             gxe.ExpectColumnValuesToBeBetween(column="link_relative", min_value=0.5, max_value=2, mostly=0.99,
-                                              meta=WARN),
+                                              severity=WARN),
         ]),
         "price_savings_sample": _suite("price_savings_sample", [
             *_not_null("fixmedins_code", "med_list_codg", "month", "qty_min_units", "amount"),
-            gxe.ExpectColumnValuesToBeInSet(column="ownership", value_set=["public", "private"], meta=FAIL),
             # max(0, …) × quantity: never negative.
-            gxe.ExpectColumnValuesToBeBetween(column="savings_vs_product_p10", min_value=0, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="savings_vs_generic_p10", min_value=0, meta=FAIL),
-            gxe.ExpectColumnValuesToBeBetween(column="above_listed_amount", min_value=0, meta=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="savings_vs_product_p10", min_value=0, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="savings_vs_generic_p10", min_value=0, severity=FAIL),
+            gxe.ExpectColumnValuesToBeBetween(column="above_listed_amount", min_value=0, severity=FAIL),
             # Savings cannot exceed what was paid.
             gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="amount", column_B="savings_vs_product_p10",
                                                         or_equal=True, ignore_row_if="either_value_is_missing",
-                                                        meta=FAIL),
+                                                        severity=FAIL),
         ]),
         "monitoring_thresholds_applied": _suite("monitoring_thresholds_applied", [
             *_not_null("name", "value", "effective_from", "in_force"),
-            gxe.ExpectCompoundColumnsToBeUnique(column_list=["name", "effective_from"], meta=FAIL),
         ]),
     }

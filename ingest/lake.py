@@ -72,7 +72,7 @@ create table if not exists runs (
 -- Officers' decisions on anomalies (yaocai/reviews.py). Append-only: a new
 -- decision is a new row, the latest review_no per anomaly_id is in force.
 -- It lives here, not in the publication, because the publication is rebuilt
--- every night; dbt reads it as a source and marts/anomalies.sql applies it.
+-- every night; dbt reads it as a source and marts/core/anomalies.sql applies it.
 create table if not exists anomaly_reviews (
     review_no bigint primary key, -- 1, 2, 3 … in the order decisions were recorded
     anomaly_id varchar not null,

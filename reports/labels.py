@@ -6,20 +6,21 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
+import yaml
+
 from yaocai.layout import DBT_PROJECT_DIR
 
-ANOMALY_TYPES = {  # code: (sheet / section title, short description)
-    "price_above_listed": ("超挂网价", "采购价高于同期挂网价"),
-    "price_peer_outlier": ("价格高于同类机构", "采购价达到同月公立机构中位价的倍数阈值"),
-    "vbp_lagging": ("集采进度滞后", "约定采购量完成率落后序时进度"),
-    "platform_ratio_below_target": ("网采率低于目标", "机构当月网采率低于所在市目标"),
-    "price_rise_institution": ("机构采购价异常上涨", "机构某产品单价较上月明显上涨"),
-    "price_rise_product": ("产品价格异常上涨", "公立机构采购价中位数较上月明显上涨"),
-    "listed_price_rise": ("挂网价异常上涨", "产品挂网价在一个月内明显上调"),
-    "offplatform_listed": ("网下采购挂网产品", "已挂网产品未通过省级平台采购"),
-    "vbp_nonwinning_substitution": ("非中选产品替代", "非中选产品采购量超过中选产品"),
-    "payment_overdue": ("拖欠货款", "确认收货后超过约定天数（默认30天）未足额回款"),
-}
+@lru_cache(maxsize=1)
+def anomaly_type_registry() -> tuple[dict, ...]:
+    """The anomaly types in sheet order, one entry each: type, label_zh,
+    description_zh, label_en, thresholds, workbook_columns (the registry:
+    var anomaly_types in dbt_project/dbt_project.yml)."""
+    with (DBT_PROJECT_DIR / "dbt_project.yml").open(encoding="utf-8") as handle:
+        return tuple(yaml.safe_load(handle)["vars"]["anomaly_types"])
+
+
+# code: (sheet / section title, short description)
+ANOMALY_TYPES = {t["type"]: (t["label_zh"], t["description_zh"]) for t in anomaly_type_registry()}
 
 
 def anomaly_title(code: str) -> str:

@@ -35,7 +35,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from reports.data import ReportData
 from reports.money import write_money_sheets
 from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
-                            anomaly_title, city_name, status_label)
+                            anomaly_title, anomaly_type_registry, city_name, status_label)
 from reports.safe import neutralise, unneutralise
 
 # Review columns (the issue's names; the reader finds them by header text).
@@ -186,73 +186,19 @@ def _institution_cols() -> list[Col]:
     ]
 
 
-def _pct_diff(r: dict) -> float | None:
-    return r.get("gap")
+def _registry_col(spec: str) -> Col:
+    """A sheet column from the registry's "header=row key:format" (format
+    ``group``: the category group's Chinese name)."""
+    header, _, rest = spec.partition("=")
+    key, _, fmt = rest.partition(":")
+    if fmt == "group":
+        return Col(header, lambda r: GROUPS.get(r.get(key), r.get(key)))
+    return Col(header, key, fmt or None)
 
 
-TYPE_COLS: dict[str, list[Col]] = {
-    "price_above_listed": [
-        Col("月份", "month", "month"),
-        Col("产品编码", "med_list_codg"),
-        Col("通用名", "generic_name"),
-        Col("最小单位", "min_unit"),
-        Col("加权单价（元/最小单位）", "metric_value", "unit_price"),
-        Col("挂网价（元/最小单位）", "reference_value", "unit_price"),
-        Col("高出比例", _pct_diff, "pct"),
-        Col("超挂网价金额（元）", "excess_amount", "yuan"),
-    ],
-    "price_peer_outlier": [
-        Col("月份", "month", "month"),
-        Col("产品编码", "med_list_codg"),
-        Col("通用名", "generic_name"),
-        Col("最小单位", "min_unit"),
-        Col("加权单价（元/最小单位）", "metric_value", "unit_price"),
-        Col("同类机构中位价（元/最小单位）", "reference_value", "unit_price"),
-        Col("高出比例", _pct_diff, "pct"),
-        Col("按中位价计超出金额（元）", "excess_amount", "yuan"),
-    ],
-    "vbp_lagging": [
-        Col("批次", "batch_code"),
-        Col("品种", "group_code"),
-        Col("报量品牌", "med_list_codg"),
-        Col("协议期开始", "period_start", "date"),
-        Col("完成率", "metric_value", "pct"),
-        Col("序时进度", "reference_value", "pct"),
-        Col("落后", "gap", "pct"),
-    ],
-    "platform_ratio_below_target": [
-        Col("月份", "month", "month"),
-        Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
-        Col("网采率", "metric_value", "pct"),
-        Col("目标", "reference_value", "pct"),
-        Col("差距", "gap", "pct"),
-        Col("网下采购金额（元）", "excess_amount", "yuan"),
-    ],
-    **{rise: [
-        Col("月份", "month", "month"),
-        Col("产品编码", "med_list_codg"),
-        Col("通用名", "generic_name"),
-        Col("最小单位", "min_unit"),
-        Col("本期单价（元/最小单位）", "metric_value", "unit_price"),
-        Col("上期 / 参照单价（元/最小单位）", "reference_value", "unit_price"),
-        Col("涨幅", "gap", "pct"),
-        Col("涉及金额（元）", "excess_amount", "yuan"),
-    ] for rise in ("price_rise_institution", "price_rise_product", "listed_price_rise")},
-    "offplatform_listed": [
-        Col("月份", "month", "month"),
-        Col("分组", lambda r: GROUPS.get(r.get("category_group"), r.get("category_group"))),
-        Col("网下采购挂网产品占比", "metric_value", "pct"),
-        Col("网下采购挂网产品金额（元）", "excess_amount", "yuan"),
-    ],
-    "vbp_nonwinning_substitution": [
-        Col("批次", "batch_code"),
-        Col("品种", "group_code"),
-        Col("协议期开始", "period_start", "date"),
-        Col("非中选产品占比", "metric_value", "pct"),
-        Col("参照（中选与非中选各半）", "reference_value", "pct"),
-        Col("超出", "gap", "pct"),
-    ],
-}
+# Each anomaly type's own columns, from the registry (reports/labels.py).
+TYPE_COLS: dict[str, list[Col]] = {t["type"]: [_registry_col(c) for c in t["workbook_columns"]]
+                                   for t in anomaly_type_registry() if t["workbook_columns"]}
 # A type added later without columns here still gets its sheet with these.
 GENERIC_COLS = [
     Col("月份", "month", "month"),

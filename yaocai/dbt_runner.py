@@ -12,7 +12,9 @@ alone. The exit status is dbt build's (0 ok, 1 failures, 2 error). Docs are
 generated only after a successful build, with ``--static`` (a single
 static_index.html that opens without a web server);
 a docs failure does not fail the build: it is written to
-TARGET/docs_result.json for the pipeline to report. TARGET/build_results.json
+TARGET/docs_result.json for the pipeline to report. ``dbt source freshness``
+runs after every successful build (feeds that stopped arriving); its result
+is TARGET/sources.json, reported by the pipeline, never a failure. TARGET/build_results.json
 keeps the build's run_results.json (docs generation overwrites the latter).
 """
 
@@ -44,6 +46,12 @@ def main(argv: list[str]) -> int:
         shutil.copyfile(target / "run_results.json", target / "build_results.json")
     if not build.success:
         return 2 if build.exception is not None else 1
+    # Source freshness (sources' `freshness` in models/staging/_lake__sources.yml):
+    # dbt writes TARGET/sources.json; reported by the pipeline, never fails the build.
+    try:
+        runner.invoke(["source", "freshness", *argv])
+    except Exception as exc:  # a report, not a reason to lose the night's build
+        (target / "sources.json").write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
     if skip_docs:
         return 0
     started = time.monotonic()

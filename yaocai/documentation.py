@@ -1,15 +1,13 @@
-"""Table and column comments in the published file, from dbt's docs.
+"""Table and column comments of ``runs`` in the published file.
 
 Analysts browse the published DuckDB file with ``duckdb_tables()`` /
-``duckdb_columns()`` or their SQL client's schema view; the comments there
-are the dbt descriptions (Chinese / English), so one source documents both
-the dbt docs site and the file.
+``duckdb_columns()`` or their SQL client's schema view. The dbt models'
+comments come from their YAML descriptions through dbt's ``persist_docs``
+(dbt_project.yml); ``runs`` is written by the publish step, not by dbt, so
+its comments are here.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import duckdb
 
@@ -33,33 +31,6 @@ RUNS_COLUMN_COMMENTS = {
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def apply_comments(con: duckdb.DuckDBPyConnection, manifest_path: Path) -> int:
-    """COMMENT ON every table/column of schema main that dbt documents."""
-    manifest = json.loads(Path(manifest_path).read_text())
-    existing = {
-        (row[0], row[1])
-        for row in con.execute(
-            "select table_name, column_name from duckdb_columns() where schema_name = 'main' and database_name = current_database()"
-        ).fetchall()
-    }
-    tables = {t for t, _ in existing}
-    applied = 0
-    for node in manifest["nodes"].values():
-        if node.get("resource_type") != "model" or node.get("schema") != "main":
-            continue
-        name = node["alias"] or node["name"]
-        if name not in tables:
-            continue
-        if node.get("description"):
-            con.execute(f'comment on table main."{name}" is {_literal(node["description"].strip())}')
-            applied += 1
-        for column, spec in node.get("columns", {}).items():
-            if spec.get("description") and (name, column) in existing:
-                con.execute(f'comment on column main."{name}"."{column}" is {_literal(spec["description"].strip())}')
-                applied += 1
-    return applied
 
 
 def comment_runs_table(con: duckdb.DuckDBPyConnection) -> None:

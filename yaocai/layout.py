@@ -95,3 +95,19 @@ class Layout:
 def duckdb_memory_limit() -> str:
     """DuckDB spills to disk above this (YAOCAI_DUCKDB_MEMORY_LIMIT, default 8GB)."""
     return os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", "8GB")
+
+
+def duckdb_threads() -> int:
+    """Threads DuckDB uses in the dbt build: YAOCAI_DUCKDB_THREADS when set,
+    else every core this process may run on (its CPU affinity, which
+    container CPU sets and taskset narrow; os.cpu_count() would count the
+    whole host)."""
+    override = os.environ.get("YAOCAI_DUCKDB_THREADS", "").strip()
+    if override:
+        threads = int(override)
+        if threads < 1:
+            raise ValueError(f"YAOCAI_DUCKDB_THREADS must be a positive whole number, not {override!r}")
+        return threads
+    if hasattr(os, "sched_getaffinity"):  # Linux; not on macOS
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1

@@ -29,7 +29,7 @@ import duckdb
 
 from ingest.lake import ensure_lake
 from ingest.loader import ingest_landing
-from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit
+from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duckdb_threads
 from yaocai.faults import failpoint
 from yaocai.locking import warehouse_lock
 
@@ -268,6 +268,7 @@ def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
         "YAOCAI_LAKE_DB": str(layout.lake),
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        "YAOCAI_DUCKDB_THREADS": str(duckdb_threads()),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
         "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -344,11 +345,8 @@ def build_step(ctx: RunContext) -> dict:
             raise PipelineError(f"dbt build failed (exit {completed.returncode}; log {run_dir / 'dbt_build.log'}): "
                                 + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
         failpoint("build.after_dbt")
-        from yaocai.documentation import apply_comments
-
         con = duckdb.connect(str(build_db))
         try:
-            apply_comments(con, run_dir / "dbt_target" / "manifest.json")
             record_build(con, plan, ctx.run_id, as_of, composition)
             for schema in WORKING_SCHEMAS:
                 con.execute(f"drop schema if exists {schema} cascade")
@@ -363,6 +361,7 @@ def build_step(ctx: RunContext) -> dict:
 def _build_line(target: Path, docs_expected: bool = True) -> str:
     results_file = target / "build_results.json"
     results = json.loads(results_file.read_text()).get("results", []) if results_file.exists() else []
+    results = [r for r in results if not r["unique_id"].startswith("exposure.")]  # documentation, not built
     ok = sum(1 for r in results if r.get("status") in ("success", "pass"))
     tests = sum(1 for r in results if r["unique_id"].split(".")[0] in ("test", "unit_test"))
     warned = sum(1 for r in results if r.get("status") == "warn")
@@ -373,10 +372,25 @@ def _build_line(target: Path, docs_expected: bool = True) -> str:
     if skipped:
         line += f", {skipped} skipped"
     if not docs_expected:
-        return line + "; docs unchanged"
+        return line + "; docs unchanged" + _freshness_note(target)
     docs_file = target / "docs_result.json"
     docs = json.loads(docs_file.read_text()) if docs_file.exists() else {"ok": False, "error": "not generated"}
-    return line + ("; docs generated" if docs["ok"] else f"; docs NOT generated ({str(docs.get('error'))[:200]})")
+    return (line + ("; docs generated" if docs["ok"] else f"; docs NOT generated ({str(docs.get('error'))[:200]})")
+            + _freshness_note(target))
+
+
+def _freshness_note(target: Path) -> str:
+    """Feeds `dbt source freshness` found stale (warn/error), e.g. '; stale
+    feeds: purchases (error, 70 days)'; empty when all are fresh."""
+    path = target / "sources.json"
+    if not path.exists():
+        return ""
+    report = json.loads(path.read_text())
+    if "results" not in report:
+        return f"; source freshness not checked ({str(report.get('error'))[:200]})"
+    stale = [f"{r['unique_id'].split('.')[-1]} ({r['status']}, {(r.get('max_loaded_at_time_ago_in_s') or 0) / 86400:.0f} days)"
+             for r in report["results"] if r.get("status") in ("warn", "error", "runtime error")]
+    return f"; stale feeds: {', '.join(stale)}" if stale else "; feeds fresh"
 
 
 def _tail(path: Path, lines: int = 15) -> str:

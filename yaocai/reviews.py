@@ -5,7 +5,7 @@ open = withdraw an earlier decision) is attached to a finding's stable
 ``anomaly_id`` and appended to the lake table ``anomaly_reviews``
 (ingest/lake.py), together with who, when, and the finding as published when
 the decision was taken (severity, metric, gap). The publication is rebuilt
-every night; dbt reads the table and marts/anomalies.sql publishes the
+every night; dbt reads the table and marts/core/anomalies.sql publishes the
 latest decision per finding, suppressing a dismissed one unless it got
 materially worse since (var ``review_reopen_worsening``).
 

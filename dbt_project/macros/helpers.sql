@@ -23,7 +23,7 @@
 {# Does a purchase line count toward a VBP agreement's completion?
    Designated brand set (designated_med_list_codg): only that product counts;
    otherwise any winning product of the agreement's batch and group
-   (data-contract.md §2). `gp` is the line's row in int_vbp_group_products
+   (models/metrics.md, metric_vbp_completion). `gp` is the line's row in int_vbp_group_products
    (NULL when the product is not in the group). One definition for
    vbp_completion, vbp_progress_monthly and vbp_savings. #}
 {% macro vbp_counts_toward_completion(agreement, line, gp) -%}
@@ -45,7 +45,7 @@
 {%- endmacro %}
 
 {# The price deviation index over price-eligible lines with their reference
-   amounts (data-contract.md §2): actual_amount = Σ amount of the lines with
+   amounts (models/metrics.md, metric_price_deviation_index): actual_amount = Σ amount of the lines with
    a reference, reference_amount = Σ r × qty, pdi = actual ÷ reference,
    coverage = actual ÷ Σ amount of all eligible lines (0 when no line had a
    reference), eligible_amount. One definition for price_deviation_index

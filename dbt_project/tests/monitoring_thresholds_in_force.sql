@@ -1,12 +1,13 @@
 -- Every threshold the models use has exactly one value in force at the
 -- as-of date, and no threshold has two versions in force at once (seeds/monitoring_thresholds.csv). Rows returned = problems.
+{#- the thresholds of every registered anomaly type (var anomaly_types), and
+    those the other models use -#}
+{%- set names = ['benchmark_min_institutions'] -%}
+{%- for anomaly_type in var('anomaly_types') -%}
+    {%- for name in anomaly_type['thresholds'] if name not in names -%}{%- do names.append(name) -%}{%- endfor -%}
+{%- endfor %}
 with required as (
-    select unnest([
-        'anomaly_above_listed_min_excess', 'anomaly_peer_outlier_ratio', 'anomaly_platform_min_amount',
-        'anomaly_platform_tolerance', 'anomaly_offplatform_listed_min_amount', 'anomaly_offplatform_listed_min_share',
-        'price_anomaly_min_amount', 'benchmark_min_institutions', 'price_rise_institution_min_rise',
-        'price_rise_product_min_rise', 'listed_price_rise_min_rise', 'listed_price_rise_lookback_days'
-    ]) as name
+    select unnest([{% for name in names %}'{{ name }}'{{ ", " if not loop.last }}{% endfor %}]) as name
 ),
 
 in_force as (

@@ -1,4 +1,4 @@
--- One row per product. category_group follows data-contract.md §2:
+-- One row per product. category_group follows models/metrics.md metric_common_rules:
 -- drug = western + chinese_patent + formula_granules; 中药饮片 belongs to no
 -- group because the indicator excludes it (不含中药饮片, plans 001/004 in docs/plan-sources.md).
 with source as (

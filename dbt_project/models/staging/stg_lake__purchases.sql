@@ -1,5 +1,5 @@
 -- One row per accepted 3503 purchase / 3504 return line. The line's month is
--- the month of its receipt time (data-contract.md §2); 3504 lines count
+-- the month of its receipt time (models/metrics.md, metric_common_rules); 3504 lines count
 -- negative in quantity and amount indicators.
 with source as (
     select * from {{ source('lake', 'purchases') }}

@@ -1,0 +1,64 @@
+-- 三流合一 order flow: the institution's receipt lines (3503 purchases and
+-- 3504 returns, not gifts, received by the as-of date) that name a platform
+-- order number the platform does not have for them. Such lines count as
+-- platform purchases in the contract's 网采率 (models/metrics.md, metric_platform_purchase_ratio) on the
+-- institution's word alone. unmatched_reason:
+--   order_not_on_platform       no platform order has this number;
+--   order_of_other_institution  the number belongs to another institution;
+--   product_not_in_order        the institution's order has no line for this product.
+-- Only lines received on or after the first day the pulled platform data
+-- cover (earliest platform order) are checked, so an empty pull (source =
+-- files) or a platform history that starts later flags nothing.
+with coverage as (
+    select cast(min(order_time) as date) as covered_from from {{ ref('stg_lake__platform_orders') }}
+),
+
+orders as (
+    select distinct fixmedins_code, order_no, med_list_codg from {{ ref('stg_lake__platform_orders') }}
+),
+
+lines as (
+    select l.*
+    from {{ ref('purchase_lines') }} as l
+    cross join coverage
+    where l.platform_order_no is not null
+        and not l.is_after_as_of
+        and not l.is_gift
+        and l.receipt_date >= coverage.covered_from
+),
+
+checked as (
+    select
+        l.*,
+        case
+            when not exists (select 1 from orders o where o.order_no = l.platform_order_no) then 'order_not_on_platform'
+            when not exists (select 1 from orders o where o.order_no = l.platform_order_no
+                             and o.fixmedins_code = l.fixmedins_code) then 'order_of_other_institution'
+            when not exists (select 1 from orders o where o.order_no = l.platform_order_no
+                             and o.fixmedins_code = l.fixmedins_code and o.med_list_codg = l.med_list_codg)
+                then 'product_not_in_order'
+        end as unmatched_reason
+    from lines as l
+)
+
+select
+    fixmedins_code,
+    fixmedins_bchno,
+    infno,
+    platform_order_no,
+    unmatched_reason,
+    med_list_codg,
+    generic_name,
+    category_group,
+    fixmedins_name,
+    ownership,
+    admdvs,
+    receipt_time,
+    month,
+    purc_retn_cnt,
+    amount,
+    net_amount,
+    source_file,
+    source_row_number
+from checked
+where unmatched_reason is not null
