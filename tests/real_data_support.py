@@ -47,3 +47,63 @@ def real_spec_strings(folder: Path) -> list[str]:
                            for path, column in sources)
     with duckdb.connect() as con:
         return [row[0] for row in con.sql(f"select distinct s from ({union}) where s is not null order by s").fetchall()]
+
+
+def company_mapping_csv(folder: Path) -> Path:
+    """The source's own 365-row company-name mapping (生产企业-原始 → 生产企业)."""
+    return folder / "ccpic_datasite" / "raw" / "vbp__生产企业名称mapping.csv"
+
+
+def real_catalogue_rows(folder: Path) -> list[dict]:
+    """A catalogue (products feed shape) built from the same real data: one
+    product per variety × strength × manufacturer of every bid of GJ01K–GJ04.
+
+    It is written the way a catalogue is, not the way the results are: the
+    variety split into generic name and dosage-form category, variant
+    characters normalised (枸櫞 → 枸橼), the strength in mg (0.25g → 250mg),
+    and the manufacturer's full legal name: a name the compiler truncated
+    (``…股份有``) is completed from the longest name of the same company in
+    the source's mapping that starts with it, and a short name (``深圳信立泰``)
+    becomes the company's legal name when the mapping gives exactly one."""
+    import csv
+    import hashlib
+
+    from ingest.vbp_import import clean_name, split_variety
+
+    with company_mapping_csv(folder).open(encoding="utf-8") as handle:
+        mapping = [(clean_name(r["生产企业-原始"]), clean_name(r["生产企业"])) for r in csv.DictReader(handle)]
+
+    def full_name(written: str) -> str:
+        name = clean_name(written)
+        companies = {c for w, c in mapping if w == name}
+        longer = [w for w, c in mapping if c in companies and w.startswith(name) and len(w) > len(name)]
+        if longer:
+            return max(longer, key=len)
+        legal = {w for w, c in mapping if c in companies and w.endswith("公司")}
+        # a short name (深圳信立泰) where the company has one legal name
+        return legal.pop() if not name.endswith("公司") and len(legal) == 1 else name
+
+    bids = folder / "ccpic_datasite" / "clean" / "vbp_bids_GJ01K_GJ02_GJ03_GJ04.csv"
+    products: dict[str, dict] = {}
+    with bids.open(encoding="utf-8") as handle:
+        for bid in csv.DictReader(handle):
+            generic, form = split_variety(bid["variety"])
+            spec = catalogue_spec(clean_name(bid["strength"]))
+            manufacturer = full_name(bid["company_full"])
+            code = "R" + hashlib.sha1(f"{generic}|{form}|{spec}|{manufacturer}".encode()).hexdigest()[:14].upper()
+            products[code] = {
+                "med_list_codg": code, "category": "western", "generic_name": generic, "dosage_form": form,
+                "spec": spec, "convrat": 1.0, "min_unit": "片", "manufacturer": manufacturer, "platform_listed": "1",
+            }
+    return list(products.values())
+
+
+def catalogue_spec(strength: str) -> str:
+    """A published strength as the test catalogue writes it: in mg (0.25g → 250mg)."""
+    from ingest.specs import parse_spec
+
+    parsed = parse_spec(strength)
+    if parsed.parse_status != "parsed" or parsed.content_unit != "mg" or parsed.pack_count:
+        return strength
+    content = f"{parsed.content_amount:g}mg"
+    return f"{parsed.fill_volume_ml:g}ml:{content}" if parsed.fill_volume_ml else content
