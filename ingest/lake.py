@@ -110,7 +110,7 @@ create table if not exists vbp_result_matching (
     pack_price double,              -- yuan per pack, as published
     max_price double,               -- ceiling, as published
     ceiling_basis varchar,          -- per_unit | per_pack (then not compared with unit prices)
-    status varchar not null,        -- imported | ambiguous | unmatched | rejected
+    status varchar not null,        -- imported | ambiguous | unmatched | rejected | not_awarded (price cell not a price)
     reason varchar,
     match_method varchar,           -- generic:…;strength:content|text;manufacturer:exact|truncated_name|company_mapping
     match_confidence double,

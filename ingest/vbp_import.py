@@ -56,7 +56,7 @@ FORM_CATEGORIES = ("口服常释剂型", "缓释控释剂型", "口服溶液剂"
                    "颗粒剂", "注射剂", "滴眼剂", "吸入剂")
 # Catalogue dosage forms inside each category (a catalogue writes 片剂, 胶囊 …)
 FORM_CATEGORY_MEMBERS = {
-    "口服常释剂型": ("片剂", "普通片", "薄膜衣片", "糖衣片", "胶囊", "硬胶囊", "软胶囊", "肠溶片", "肠溶胶囊",
+    "口服常释剂型": ("口服常释片剂", "片剂", "普通片", "薄膜衣片", "糖衣片", "胶囊", "硬胶囊", "软胶囊", "肠溶片", "肠溶胶囊",
                  "分散片", "口腔崩解片", "咀嚼片", "口服常释剂型"),
     "缓释控释剂型": ("缓释片", "控释片", "缓释胶囊", "控释胶囊", "缓释控释剂型"),
     "注射剂": ("注射液", "注射剂", "冻干粉", "粉针剂", "注射用浓溶液"),
@@ -69,7 +69,7 @@ LABELS = {
     "generic_name": ("药品通用名", "通用名", "通用名称", "品种名", "品种名称", "generic_name"),
     "dosage_form": ("剂型", "dosage_form"),
     "spec": ("中选规格包装", "规格包装", "规格", "spec"),
-    "manufacturer": ("生产企业-全称", "生产企业全称", "中选企业", "生产企业", "企业名称", "manufacturer"),
+    "manufacturer": ("生产企业-全称", "生产企业全称", "中选企业", "拟中选企业", "生产企业", "企业名称", "manufacturer"),
     "is_winner": ("是否中标", "是否中选", "is_winner"),
     "unit_price": ("竞标价格(最小规格)(元)", "中选价格(最小规格)", "最小规格价格", "单位价格", "unit_price"),
     "pack_price": ("每盒价格", "中选价格(盒)", "中选价", "pack_price"),
@@ -99,12 +99,18 @@ def split_variety(name: object, dosage_form: object = None) -> tuple[str, str | 
     return text, None
 
 
+def form_category(form: str | None) -> str | None:
+    for category, members in FORM_CATEGORY_MEMBERS.items():
+        if form == category or form in members:
+            return category
+    return form
+
+
 def forms_compatible(published: str | None, catalogue: str | None) -> bool:
+    """Same form, or both in one category (片剂 and 口服常释片剂 are 口服常释剂型)."""
     if not published or not catalogue:
         return True
-    if published == catalogue:
-        return True
-    return catalogue in FORM_CATEGORY_MEMBERS.get(published, ())
+    return form_category(published) == form_category(catalogue)
 
 
 @dataclass(frozen=True)
@@ -319,13 +325,17 @@ def read_table(path: Path, sheet: str | None = None) -> list[dict[str, str]]:
 
 
 def _header_fields(header: list[str]) -> dict[int, str]:
-    labels = {clean_name(label): name for name, spellings in LABELS.items() for label in spellings}
-    fields: dict[int, str] = {}
+    """Column index → field; where two columns carry one field's labels the
+    earlier label in LABELS wins (中选规格包装 ``20mg*7`` over 规格 ``20mg``)."""
+    best: dict[str, tuple[int, int]] = {}  # field → (label priority, column)
     for i, text in enumerate(header):
-        name = labels.get(clean_name(text))
-        if name and name not in fields.values():
-            fields[i] = name
-    return fields
+        for name, spellings in LABELS.items():
+            cleaned = [clean_name(label) for label in spellings]
+            if clean_name(text) in cleaned:
+                priority = cleaned.index(clean_name(text))
+                if name not in best or priority < best[name][0]:
+                    best[name] = (priority, i)
+    return {i: name for name, (_, i) in best.items()}
 
 
 def _column_index(header: list[str], names: tuple[str, ...]) -> int | None:
@@ -340,43 +350,49 @@ def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_co
                    ceiling_basis: str = "per_unit") -> ImportResult:
     """Check, match and turn the awarded rows into vbp_results rows (see the module docstring)."""
     result = ImportResult(rows_read=len(rows))
-    seq = None
+    seq = generic_written = None
     used: dict[tuple[str, str], str] = {}
     for row in rows:
-        seq = row.get("seq") or seq  # merged 序号 cells are carried down
-        winner = clean_name(row.get("is_winner", "是"))
-        if winner in ("否", "0", "false", "n"):
-            result.not_awarded += 1
-            continue
-        generic, form = split_variety(row.get("generic_name"), row.get("dosage_form"))
+        seq = row.get("seq") or seq  # merged 序号 and name cells are carried down
+        generic_written = clean_name(row.get("generic_name")) or generic_written
+        generic, form = split_variety(generic_written, row.get("dosage_form"))
         spec = clean_name(row.get("spec"))
         manufacturer = str(row.get("manufacturer") or "")
         unit_price, unit_problem = parse_price(row.get("unit_price")) if "unit_price" in row else (None, None)
         pack_price, pack_problem = parse_price(row.get("pack_price")) if "pack_price" in row else (None, None)
         max_price, _ = parse_price(row.get("max_price")) if "max_price" in row else (None, None)
+        problems = [p for p in (unit_problem, pack_problem) if p and p != "price_missing"]
+        winner = clean_name(row.get("is_winner", "是"))
+        if winner in ("否", "0", "false", "n") or ("is_winner" not in row and not clean_name(manufacturer)):
+            # not a result (a losing bid, or a strength nobody won); listed
+            # only when its price cell is not a price, so the source's
+            # placeholders are seen, never silently read as prices
+            result.not_awarded += 1
+            if problems:
+                result.matching.append(_record(batch_code, source_file, row, generic, form, spec, manufacturer,
+                                               unit_price, pack_price, max_price, ceiling_basis, seq,
+                                               "not_awarded", "; ".join(problems), None))
+            continue
         match = catalogue.match(generic, form, spec, manufacturer)
-        group_code = (f"{batch_code}-{int(float(seq)):03d}" if seq and re.fullmatch(r"\d+(\.0)?", clean_name(seq))
-                      else f"{batch_code}-{hashlib.sha1(f'{generic}|{form}'.encode()).hexdigest()[:8]}")
+        group_code = _group_code(batch_code, seq, generic, form)
         problems = [p for p in (unit_problem, pack_problem) if p]
-        if unit_price is None and pack_price is None and not problems:
-            problems.append("price_missing")
+        if unit_price is not None or pack_price is not None:
+            problems = [p for p in problems if p != "price_missing"]  # one of the two prices is enough
         if unit_price is not None and max_price is not None and ceiling_basis == "per_unit" \
                 and unit_price > max_price * (1 + 1e-9):
             problems.append(f"above_ceiling: unit price {unit_price:g} > ceiling {max_price:g} per unit")
+        pack_count = parse_spec(spec).pack_count
+        if unit_price is not None and pack_price is not None and pack_count \
+                and abs(pack_price / pack_count - unit_price) > 1e-6 * max(unit_price, 1):
+            problems.append(f"unit_price_disagrees: pack price {pack_price:g} ÷ {pack_count} ≠ unit price {unit_price:g}")
         status, reason = {"matched": ("imported", None)}.get(match.status, (match.status, match.reason))
         code = match.med_list_codg
         if problems:
             status, reason = "rejected", "; ".join(problems)
         elif code and (group_code, code) in used:
             status, reason = "ambiguous", f"matches {code}, already matched by row {used[(group_code, code)]}"
-        record = {
-            "batch_code": batch_code, "source_file": source_file, "source_row": int(float(row["sheet_row"])),
-            "group_code": group_code, "generic_name": generic, "dosage_form": form, "spec": spec,
-            "manufacturer": clean_name(manufacturer), "unit_price": unit_price, "pack_price": pack_price,
-            "max_price": max_price, "ceiling_basis": ceiling_basis, "status": status, "reason": reason,
-            "match_method": match.method, "match_confidence": match.confidence, "med_list_codg": code,
-            "candidate_codes": ",".join(match.candidates) or None,
-        }
+        record = _record(batch_code, source_file, row, generic, form, spec, manufacturer, unit_price, pack_price,
+                         max_price, ceiling_basis, seq, status, reason, match)
         result.matching.append(record)
         if status != "imported":
             continue
@@ -391,6 +407,25 @@ def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_co
             "cycle_start": cycle_start, "cycle_end": cycle_end,
         })
     return result
+
+
+def _group_code(batch_code: str, seq: str | None, generic: str, form: str | None) -> str:
+    if seq and re.fullmatch(r"\d+(\.0)?", clean_name(seq)):
+        return f"{batch_code}-{int(float(seq)):03d}"
+    return f"{batch_code}-{hashlib.sha1(f'{generic}|{form}'.encode()).hexdigest()[:8]}"
+
+
+def _record(batch_code, source_file, row, generic, form, spec, manufacturer, unit_price, pack_price, max_price,
+            ceiling_basis, seq, status, reason, match: Match | None) -> dict:
+    return {
+        "batch_code": batch_code, "source_file": source_file, "source_row": int(float(row["sheet_row"])),
+        "group_code": _group_code(batch_code, seq, generic, form), "generic_name": generic, "dosage_form": form,
+        "spec": spec, "manufacturer": clean_name(manufacturer), "unit_price": unit_price, "pack_price": pack_price,
+        "max_price": max_price, "ceiling_basis": ceiling_basis, "status": status, "reason": reason,
+        "match_method": match.method if match else None, "match_confidence": match.confidence if match else None,
+        "med_list_codg": match.med_list_codg if match else None,
+        "candidate_codes": (",".join(match.candidates) or None) if match else None,
+    }
 
 
 VBP_RESULTS_COLUMNS = ("batch_code", "batch_name", "batch_level", "group_code", "generic_name", "dosage_form",
@@ -431,3 +466,12 @@ def store_matching(con, result: ImportResult, batch_code: str, source_file: str,
     except BaseException:
         con.execute("rollback")
         raise
+
+
+def reconcile_volumes(first: dict[tuple, float], second: dict[tuple, float],
+                      relative_tolerance: float = 1e-6) -> list[tuple[tuple, float, float]]:
+    """One agreed volume given in two tables (e.g. a results sheet and a volume
+    sheet of the same batch, both in minimum units): every key whose two
+    figures differ, as (key, first, second) — a finding, never a silent choice."""
+    return [(key, first[key], second[key]) for key in sorted(first.keys() & second.keys())
+            if abs(first[key] - second[key]) > relative_tolerance * max(abs(first[key]), abs(second[key]))]

@@ -22,7 +22,7 @@ final as (
         max_price,
         ceiling_basis,
         status,
-        status <> 'imported' as needs_review,
+        status not in ('imported', 'not_awarded') as needs_review,
         reason,
         match_method,
         match_confidence,
