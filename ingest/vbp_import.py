@@ -288,7 +288,9 @@ class ImportResult:
         return sum(1 for m in self.matching if m["status"] == status)
 
     def summary(self) -> str:
-        return (f"{self.rows_read} rows read, {self.not_awarded} not awarded, {len(self.matching)} awarded: "
+        awarded = len(self.matching) - self.count("not_awarded")
+        return (f"{self.rows_read} rows read, {self.not_awarded} not awarded "
+                f"({self.count('not_awarded')} of them with a price cell that is not a price), {awarded} awarded: "
                 f"{self.count('imported')} imported, {self.count('ambiguous')} ambiguous, "
                 f"{self.count('unmatched')} unmatched, {self.count('rejected')} rejected")
 
