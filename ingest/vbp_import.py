@@ -7,9 +7,10 @@ traditional characters), unit and/or pack price, the ceiling, supply
 provinces — never the national product code. This module
 
 1. reads such a table (CSV or XLSX; header labels below, title rows allowed),
-2. checks each awarded row's prices (placeholder ``99999`` bids, ``流标`` or
-   ``-`` in a price column, a unit price above the per-unit ceiling: these are
-   reported, not passed),
+2. checks each row's prices (placeholder ``99999`` bids, ``流标`` or ``-`` in a
+   price column, a price cell the compiler rescaled (``=1.0571*2``), a unit
+   price above the per-unit ceiling or not the pack price ÷ pack count: these
+   are reported, not passed),
 3. matches each awarded row to the catalogue (the lake's ``products``) by
    generic name + dosage form + strength + manufacturer, and
 4. returns the ``vbp_results`` rows (written to the landing folder, so the
@@ -295,33 +296,49 @@ class ImportResult:
                 f"{self.count('unmatched')} unmatched, {self.count('rejected')} rejected")
 
 
-def read_table(path: Path, sheet: str | None = None) -> list[dict[str, str]]:
+def read_table(path: Path, sheet: str | None = None) -> list[dict]:
     """Rows of a CSV or XLSX table keyed by canonical field (``LABELS``); the
-    header is the first row with a generic-name label (title rows above it allowed)."""
+    header is the first row with a generic-name label (title rows above it
+    allowed). ``formulas`` holds, per field, a cell's formula where the cell
+    was one: XLSX formula cells, or the ``_formulas`` column (``header=expr``
+    pairs joined by `` | ``) of a CSV exported with its formulas."""
+    formula_grid: list[list[str]] | None = None
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
-        book = load_workbook(path, read_only=True, data_only=True)
-        ws = book[sheet] if sheet else book.worksheets[0]
-        grid = [["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)]
-        book.close()
-        with_rows = [(str(n), row) for n, row in enumerate(grid, start=1)]
+        grids = []
+        for data_only in (True, False):
+            book = load_workbook(path, read_only=True, data_only=data_only)
+            ws = book[sheet] if sheet else book.worksheets[0]
+            grids.append([["" if v is None else str(v) for v in row] for row in ws.iter_rows(values_only=True)])
+            book.close()
+        grid, formula_grid = grids
     else:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             grid = list(csv.reader(handle))
-        with_rows = [(str(n), row) for n, row in enumerate(grid, start=1)]
-    for h, (_, header) in enumerate(with_rows):
+    for h, header in enumerate(grid):
         fields = _header_fields(header)
         if "generic_name" in fields.values():
             break
     else:
         raise ValueError(f"{path}: no header row with a generic-name column ({'/'.join(LABELS['generic_name'])})")
+    by_label = {clean_name(text): fields[i] for i, text in enumerate(header) if i in fields}
+    formulas_column = next((i for i, text in enumerate(header) if clean_name(text) == "_formulas"), None)
     rows = []
-    for number, row in with_rows[h + 1:]:
+    for n, row in enumerate(grid[h + 1:], start=h + 2):
         if not any(str(v).strip() for v in row):
             continue
-        record = {name: (row[i] if i < len(row) else "") for i, name in fields.items()}
-        record.setdefault("sheet_row", number)
+        record: dict = {name: (row[i] if i < len(row) else "") for i, name in fields.items()}
+        record.setdefault("sheet_row", str(n))
+        formulas = {}
+        if formula_grid is not None and n - 1 < len(formula_grid):
+            formulas = {fields[i]: v for i, v in enumerate(formula_grid[n - 1]) if i in fields and v.startswith("=")}
+        elif formulas_column is not None and formulas_column < len(row):
+            for pair in filter(None, row[formulas_column].split(" | ")):
+                label, _, expression = pair.partition("=")
+                if clean_name(label) in by_label:
+                    formulas[by_label[clean_name(label)]] = "=" + expression
+        record["formulas"] = formulas
         rows.append(record)
     return rows
 
@@ -364,6 +381,7 @@ def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_co
         pack_price, pack_problem = parse_price(row.get("pack_price")) if "pack_price" in row else (None, None)
         max_price, _ = parse_price(row.get("max_price")) if "max_price" in row else (None, None)
         problems = [p for p in (unit_problem, pack_problem) if p and p != "price_missing"]
+        problems += _rescaled_prices(row.get("formulas") or {})
         winner = clean_name(row.get("is_winner", "是"))
         if winner in ("否", "0", "false", "n") or ("is_winner" not in row and not clean_name(manufacturer)):
             # not a result (a losing bid, or a strength nobody won); listed
@@ -380,6 +398,7 @@ def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_co
         problems = [p for p in (unit_problem, pack_problem) if p]
         if unit_price is not None or pack_price is not None:
             problems = [p for p in problems if p != "price_missing"]  # one of the two prices is enough
+        problems += _rescaled_prices(row.get("formulas") or {})
         if unit_price is not None and max_price is not None and ceiling_basis == "per_unit" \
                 and unit_price > max_price * (1 + 1e-9):
             problems.append(f"above_ceiling: unit price {unit_price:g} > ceiling {max_price:g} per unit")
@@ -409,6 +428,17 @@ def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_co
             "cycle_start": cycle_start, "cycle_end": cycle_end,
         })
     return result
+
+
+def _rescaled_prices(formulas: dict[str, str]) -> list[str]:
+    """A price cell that is arithmetic on constants (``=1.0571*2``) is a
+    compiler's rescaling, not a published price. Arithmetic on other cells
+    (``=H3/7``: pack price ÷ pack count) is a unit conversion and is kept
+    (and checked: unit_price_disagrees)."""
+    return [f"analyst_rescaled: {field} is {formula} in the source, not a published price"
+            for field, formula in sorted(formulas.items())
+            if field in ("unit_price", "pack_price", "max_price") and re.search(r"[*/]", formula)
+            and not re.search(r"[A-Za-z]+\d+", formula)]
 
 
 def _group_code(batch_code: str, seq: str | None, generic: str, form: str | None) -> str:

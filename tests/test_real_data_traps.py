@@ -139,3 +139,20 @@ def test_one_volume_given_two_ways_imatinib_is_a_finding(real):
         volume_sheet[(r["seq"], r["strength"])] = volume_in_units(r["agreed_qty_wan_units"], header)
     assert len(results_sheet.keys() & volume_sheet.keys()) >= 30
     assert reconcile_volumes(results_sheet, volume_sheet) == [(("23", "100mg"), 256600.0, 2536600.0)]
+
+
+def test_analyst_rescaled_price_cells_are_listed_and_the_workbook_reads_like_its_csv(real, catalogue):
+    """The visible 第三轮集采 sheet, read from the original XLSX: its bid cell
+    `=1.0571*2` is the compiler's rescaling (listed, not a price), its 11
+    `99999` placeholders are listed; `=H3/7`-style conversions in 4+7 are kept."""
+    workbook = real / "ccpic_datasite" / "source" / "vbp.xlsx"
+    rows = read_table(workbook, "第三轮集采")
+    assert len(rows) == len(raw(real, "vbp__第三轮集采.csv")) == 312
+    result = import_results(rows, catalogue, batch_code="GJ03", batch_name=None, batch_level="national",
+                            cycle_start="2020-11-01", cycle_end="2023-10-31", source_file=workbook.name)
+    rescaled = [m for m in result.matching if m["reason"] and "analyst_rescaled" in m["reason"]]
+    assert [(m["source_row"], m["status"]) for m in rescaled] == [(112, "not_awarded")]
+    assert "=1.0571*2" in rescaled[0]["reason"]
+    assert len([m for m in result.matching if m["reason"] and "placeholder_99999" in m["reason"]]) == 11
+    four_plus_seven = imported(real, catalogue, "vbp__第一轮集采4plus7.csv", "GJ01")
+    assert not [m for m in four_plus_seven.matching if m["reason"] and "analyst_rescaled" in m["reason"]]
