@@ -14,7 +14,8 @@ are ignored; the micro sign and Greek mu are the same):
 ``20mg``, ``0.5g``, ``250μg``  content (mg; μg/ug/mcg ×0.001, g ×1000, kg ×10⁶)
 ``5万单位``, ``300单位``        content in 单位 (pharmacopoeial potency units)
 ``10ml``, ``1L``               fill volume only (ml)
-``20mg*7``, ``0.5mg*28``       strength × units per pack (``*``, ``×``, ``x``)
+``20mg*7``, ``0.5mg*28``       strength × units per pack (``*``, ``×``, ``x``);
+                               a bare trailing ``*`` (``20mg*``) is a footnote mark
 ``10ml:0.1g``, ``2ml：15mg``   fill volume : content
 ``50mg/5ml``, ``50mg/5ml*5``   content per fill volume (with or without a pack)
 ``10%(150ml:15g)``             percentage whose real strength is in brackets
@@ -128,7 +129,9 @@ def parse_spec(text: str | None) -> ParsedSpec:
         return _refused("prose")
     if _IU.search(raw):
         return _refused("international_units")
-    spec = raw
+    # a trailing `*` with no count after it is a footnote mark (the 4+7
+    # sheet marks its main strengths `20mg*`), not a pack
+    spec = raw.rstrip("*") if re.search(r"[^*\d]\*+$|\d[a-zμ]+\*+$", raw) else raw
     pack_count = None
     match = _PACK.match(spec)
     if match:

@@ -30,9 +30,8 @@ def real_data_dir() -> Path:
 
 def real_spec_strings(folder: Path) -> list[str]:
     """Every distinct 规格 string of the real data: strengths of every bid,
-    volume and 4+7 row, the 4+7 winners' spec-and-pack strings and the NMPA rows."""
-    import duckdb
-
+    volume and 4+7 row, the 4+7 winners' spec-and-pack strings, the 规格 /
+    规格包装 columns of every raw sheet as published, and the NMPA rows."""
     clean = folder / "ccpic_datasite" / "clean"
     sources = [
         (clean / "vbp_bids_GJ01K_GJ02_GJ03_GJ04.csv", "strength"),
@@ -43,10 +42,19 @@ def real_spec_strings(folder: Path) -> list[str]:
         (clean / "vbp_agreed_volumes_by_region.csv", "strength"),
         (folder / "nmpa_issue_sample" / "nmpa_drug_code_sample_raw.csv", "规格"),
     ]
-    union = " union ".join(f"select \"{column}\" as s from read_csv('{path}', all_varchar = true)"
-                           for path, column in sources)
-    with duckdb.connect() as con:
-        return [row[0] for row in con.sql(f"select distinct s from ({union}) where s is not null order by s").fetchall()]
+    raw = folder / "ccpic_datasite" / "raw"
+    sources += [(raw / "vbp__第一轮集采4plus7.csv", "规格"), (raw / "vbp__第一轮集采4plus7.csv", "中选规格包装"),
+                (raw / "vbp_amount__4plus7.csv", "规格"), (raw / "vbp_amount__4plus7_by_city.csv", "规格")]
+    sources += [(raw / f"vbp__{sheet}.csv", "规格包装")
+                for sheet in ("第一轮集采联盟地区", "第二轮集采", "第三批集采_完整", "第三轮集采", "第四轮集采")]
+    sources += [(raw / f"vbp_amount__{sheet}_by_省.csv", "规格") for sheet in ("联盟地区", "第二轮集采", "第三轮集采", "第四轮集采")]
+    import csv
+
+    strings: set[str] = set()
+    for path, column in sources:
+        with path.open(encoding="utf-8", newline="") as handle:
+            strings.update(row[column] for row in csv.DictReader(handle) if row.get(column))
+    return sorted(strings)
 
 
 def company_mapping_csv(folder: Path) -> Path:
