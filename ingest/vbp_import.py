@@ -314,8 +314,7 @@ def read_table(path: Path, sheet: str | None = None) -> list[dict]:
             book.close()
         grid, formula_grid = grids
     else:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            grid = list(csv.reader(handle))
+        grid = _read_csv_grid(path)
     for h, header in enumerate(grid):
         fields = _header_fields(header)
         if "generic_name" in fields.values():
@@ -341,6 +340,16 @@ def read_table(path: Path, sheet: str | None = None) -> list[dict]:
         record["formulas"] = formulas
         rows.append(record)
     return rows
+
+
+def _read_csv_grid(path: Path) -> list[list[str]]:
+    """UTF-8 (with or without BOM), else GB18030 (GBK exports from Excel)."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("gb18030")
+    return list(csv.reader(text.splitlines(keepends=True)))
 
 
 def _header_fields(header: list[str]) -> dict[int, str]:

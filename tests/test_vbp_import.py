@@ -125,3 +125,14 @@ def test_cli_imports_into_landing_and_lake_and_reimport_replaces(tmp_path: Path)
         rows = con.execute("select source_row, status, match_method from vbp_result_matching order by 1").fetchall()
     assert rows == [(3, "imported", "generic:exact;strength:content;manufacturer:company_mapping"),
                     (4, "unmatched", None)]
+
+
+def test_gbk_csv_tables_are_read(tmp_path: Path):
+    from ingest.vbp_import import read_table
+
+    table = tmp_path / "gbk.csv"
+    table.write_bytes("药品通用名,规格包装,中选企业,中选价格（最小规格）\n氨氯地平口服常释剂型,5mg*28,京新药业,0.15\n"
+                      .encode("gb18030"))
+    rows = read_table(table)
+    assert [(r["generic_name"], r["spec"], r["unit_price"], r["sheet_row"]) for r in rows] == [
+        ("氨氯地平口服常释剂型", "5mg*28", "0.15", "2")]
