@@ -92,6 +92,33 @@ create table if not exists anomaly_reviews (
     source_row varchar,           -- sheet!row of the workbook cell
     run_id varchar                -- run whose reviews step recorded it (NULL for the CLI)
 );
+-- Every awarded row of a published VBP results table read by
+-- `yaocai import-vbp-results` (ingest/vbp_import.py) and what became of it:
+-- imported (matched to one catalogue product), ambiguous, unmatched or
+-- rejected (price problem), with the reason. A re-import of the same file
+-- for the same batch replaces its rows. Published as mart vbp_result_matching.
+create table if not exists vbp_result_matching (
+    batch_code varchar not null,
+    source_file varchar not null,   -- the table as imported (file name)
+    source_row bigint not null,     -- its row (Excel row where the source gives it)
+    group_code varchar,
+    generic_name varchar,           -- as published, normalised (NFKC, variant characters)
+    dosage_form varchar,
+    spec varchar,
+    manufacturer varchar,
+    unit_price double,              -- yuan per minimum unit, as published
+    pack_price double,              -- yuan per pack, as published
+    max_price double,               -- ceiling, as published
+    ceiling_basis varchar,          -- per_unit | per_pack (then not compared with unit prices)
+    status varchar not null,        -- imported | ambiguous | unmatched | rejected | not_awarded (price cell not a price)
+    reason varchar,
+    match_method varchar,           -- generic:…;strength:content|text;manufacturer:exact|truncated_name|company_mapping
+    match_confidence double,
+    med_list_codg varchar,          -- the matched product
+    candidate_codes varchar,        -- every candidate, comma-separated
+    import_id varchar not null,
+    imported_at timestamp not null
+);
 """
 
 # Records pulled from the provincial platform's API (ingest/platform_loader.py):

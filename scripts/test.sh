@@ -32,6 +32,15 @@ if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libreoffice-writer-nogui poppler-utils >/dev/null
   fi
 fi
+# Tests marked real_data read the real public VBP results beside the clone
+# (../shared/real-data, or YAOCAI_REAL_DATA; docs/real-data.md). CI always has
+# them: here a missing folder fails the run instead of skipping those tests.
+REAL_DATA="${YAOCAI_REAL_DATA:-$PWD/../shared/real-data}"
+if [ ! -d "$REAL_DATA/ccpic_datasite" ]; then
+  echo "test.sh: real public data not found at $REAL_DATA (set YAOCAI_REAL_DATA); the real_data tests need it" >&2
+  exit 1
+fi
+export YAOCAI_REQUIRE_REAL_DATA=1
 
 export AIRFLOW_HOME="$PWD"
 .venv/bin/python -m pytest "$@"

@@ -286,6 +286,75 @@ def cmd_review_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_vbp_results(args: argparse.Namespace) -> int:
+    """Published VBP results table → landing/vbp_results/ + lake vbp_result_matching (ingest/vbp_import.py)."""
+    import uuid
+
+    import duckdb
+
+    from ingest.lake import ensure_lake
+    from ingest.vbp_import import (Catalogue, CatalogueProduct, CompanyMapping, import_results, read_table,
+                                   store_matching, write_landing_csv)
+    from yaocai.layout import Layout
+    from yaocai.locking import WarehouseBusy, warehouse_lock
+
+    prog = "yaocai import-vbp-results"
+    try:
+        rows = read_table(args.file, args.sheet)
+        mapping = CompanyMapping.from_csv(args.company_mapping) if args.company_mapping else None
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: nothing imported: {exc}", file=sys.stderr)
+        return 1
+    layout = Layout(args.warehouse)
+    layout.ensure()
+    try:
+        with warehouse_lock(layout.lock, f"{prog} {args.file.name}", wait_seconds=120):
+            con = duckdb.connect(str(layout.lake))
+            try:
+                ensure_lake(con)
+                products = [CatalogueProduct(*row) for row in con.execute(
+                    "select med_list_codg, generic_name, dosage_form, spec, convrat, manufacturer from products "
+                    "where category in ('western', 'chinese_patent', 'formula_granules')").fetchall()]
+                if not products:
+                    print(f"{prog}: nothing imported: the catalogue (products) in {layout.lake} is empty; "
+                          "ingest the products feed first", file=sys.stderr)
+                    return 1
+                result = import_results(
+                    rows, Catalogue(products, mapping), batch_code=args.batch, batch_name=args.batch_name,
+                    batch_level=args.batch_level, cycle_start=args.cycle_start.isoformat(),
+                    cycle_end=args.cycle_end.isoformat(), source_file=args.file.name, ceiling_basis=args.ceiling_basis)
+                target = write_landing_csv(result, args.landing, args.batch, args.file)
+                store_matching(con, result, args.batch, args.file.name, uuid.uuid4().hex)
+            finally:
+                con.close()
+    except WarehouseBusy as exc:
+        print(f"{prog}: nothing imported: {exc}", file=sys.stderr)
+        return 3
+    print(f"{prog}: {args.file.name} as {args.batch}: {result.summary()}; "
+          f"{len(result.vbp_results)} rows → {target}; every other awarded row is in vbp_result_matching "
+          "after the next run")
+    return 0
+
+
+def _add_import_vbp_results(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser("import-vbp-results", help="turn a published VBP results table into vbp_results, "
+                         "matched to the catalogue (docs/real-data.md)")
+    cmd.add_argument("file", type=Path, help="the results table (CSV or XLSX)")
+    cmd.add_argument("--batch", required=True, help="batch code, e.g. GJ04")
+    cmd.add_argument("--batch-name")
+    cmd.add_argument("--batch-level", default="national", choices=("national", "alliance", "provincial", "city"))
+    cmd.add_argument("--cycle-start", required=True, type=_date)
+    cmd.add_argument("--cycle-end", required=True, type=_date)
+    cmd.add_argument("--landing", required=True, type=Path, help="landing directory: writes vbp_results/imported-…csv")
+    cmd.add_argument("--warehouse", required=True, type=Path, help="warehouse: its catalogue; records the matching")
+    cmd.add_argument("--company-mapping", type=Path,
+                     help="CSV mapping company names as written (生产企业-原始) to one company (生产企业)")
+    cmd.add_argument("--ceiling-basis", default="per_unit", choices=("per_unit", "per_pack"),
+                     help="per_pack: the ceiling is a pack price (e.g. the 4+7 expansion) and is not compared")
+    cmd.add_argument("--sheet", help="XLSX sheet (default: the first)")
+    cmd.set_defaults(func=cmd_import_vbp_results)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="yaocai", description="药采 yaocai: procurement and price monitoring pipeline")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
@@ -344,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     review_history.add_argument("--warehouse", type=Path, help=warehouse_help)
     review_history.set_defaults(func=cmd_review_history)
     _add_letter_parser(sub, warehouse_help)
+    _add_import_vbp_results(sub)
     return parser
 
 

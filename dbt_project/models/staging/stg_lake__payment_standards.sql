@@ -1,4 +1,3 @@
-{{ config(schema='staging', materialized='view') }}
 -- One row per payment standard (医保支付标准) version delivered in the
 -- payment_standards feed (ingest/feeds.py): generic group × region ×
 -- validity, per minimum unit. payment_standard NULL = the VBP default (the

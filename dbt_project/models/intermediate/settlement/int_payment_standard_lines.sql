@@ -1,4 +1,3 @@
-{{ config(schema='intermediate') }}
 -- Every price-eligible purchase line (purchase_lines.is_price_eligible) of a
 -- product under a payment standard on its receipt day, with the standard per
 -- minimum unit (issue 16 part 4; docs/money-and-enforcement.md). A product

@@ -1,4 +1,3 @@
-{{ config(schema='intermediate') }}
 -- The institution's VBP purchases that count toward an agreement, per
 -- agreement × month of receipt (same lines as vbp_completion: the group's
 -- winning products, or the designated one; gifts excluded; by the as-of

@@ -1,4 +1,3 @@
-{{ config(schema='intermediate') }}
 -- One row per VBP agreement (batch × group × institution × period) with the
 -- winning unit price its agreed amount is valued at: the designated
 -- product's winning price per minimum unit when the agreement names one,

@@ -6,12 +6,13 @@
 -- Group = same generic name and dosage form (drugs only: category group
 -- `drug`; consumables' "specs" are sizes and models, which 2452号 does not
 -- price, and 中药饮片 are in no indicator).
--- Parsing (nothing is guessed; what does not match is `unparsed`):
---   `20mg`, `0.5g`, `250μg`      → content in mg (μg/ug/mcg ×0.001, g ×1000, kg ×10⁶)
---   `5万单位`, `300单位`, `80IU`   → content in 单位 (万单位 ×10⁴; 单位 = IU = U)
---   `10ml`, `1L`                 → fill volume in ml
---   `10ml:0.1g`                  → fill volume + content (concentration = content ÷ volume)
---   a trailing note in brackets, e.g. `1g(相当于饮片5g)`, is ignored.
+-- Parsing (nothing is guessed; what is refused is `unparsed`, with the
+-- parser's reason): ingest/specs.py, the one home of the rule, called as the
+-- DuckDB function yaocai_parse_spec (ingest/duckdb_functions.py, registered
+-- on dbt's connections by the plugin in profiles.yml). It reads `20mg`,
+-- `0.5g*28`, `10ml:0.1g`, `50mg/5ml*5`, `10%(150ml:15g)`, `5万单位`, salt-basis
+-- and element notes; refuses compound products, prose, IU and weight:weight
+-- granules. Content is in mg (or 单位), fill volume in ml.
 -- Representative specification of a group: the most common parsed shape
 -- (content unit, with or without volume), then the most common strength
 -- (ties: the smallest), then the most common pack count (ties: the
@@ -56,64 +57,24 @@ form_ratios as (
     where rule = 'dosage_form'
 ),
 
-cleaned as (
-    select
-        *,
-        -- full-width colon and brackets to ASCII, no spaces, lower case, and
-        -- a trailing bracketed note dropped
-        regexp_replace(
-            lower(replace(replace(replace(replace(replace(coalesce(trim(spec), ''), '：', ':'), '（', '('), '）', ')'),
-                                  ' ', ''), 'µ', 'μ')),
-            '\([^()]*\)$', '') as spec_clean
-    from products
-),
-
-matched as (
-    select
-        *,
-        regexp_extract(spec_clean, '^([0-9]+(?:\.[0-9]+)?)(kg|mg|g|μg|ug|mcg|万单位|单位|万iu|iu|万u|u|ml|l)$',
-                       ['amount', 'unit']) as single_match,
-        regexp_extract(spec_clean,
-                       '^([0-9]+(?:\.[0-9]+)?)(ml|l):([0-9]+(?:\.[0-9]+)?)(kg|mg|g|μg|ug|mcg|万单位|单位|万iu|iu|万u|u)$',
-                       ['volume', 'volume_unit', 'amount', 'unit']) as pair_match
-    from cleaned
-),
-
-parsed as (
-    select
-        *,
-        case
-            when pair_match.amount <> '' then pair_match.unit
-            when single_match.amount <> '' and single_match.unit not in ('ml', 'l') then single_match.unit
-        end as raw_content_unit,
-        case
-            when pair_match.amount <> '' then cast(pair_match.amount as double)
-            when single_match.amount <> '' and single_match.unit not in ('ml', 'l') then cast(single_match.amount as double)
-        end as raw_content_amount,
-        case
-            when pair_match.amount <> '' then cast(pair_match.volume as double)
-                * case pair_match.volume_unit when 'l' then 1000 else 1 end
-            when single_match.unit in ('ml', 'l') then cast(single_match.amount as double)
-                * case single_match.unit when 'l' then 1000 else 1 end
-        end as fill_volume_ml
-    from matched
+distinct_specs as (
+    -- parsed once per distinct string: the parser is Python
+    select spec, yaocai_parse_spec(spec) as parsed_spec
+    from (select distinct spec from products)
 ),
 
 normalised_units as (
     select
-        *,
-        case
-            when raw_content_unit in ('kg', 'g', 'mg', 'μg', 'ug', 'mcg') then 'mg'
-            when raw_content_unit in ('万单位', '单位', '万iu', 'iu', '万u', 'u') then '单位'
-        end as content_unit,
-        raw_content_amount * case raw_content_unit
-            when 'kg' then 1000000 when 'g' then 1000 when 'mg' then 1
-            when 'μg' then 0.001 when 'ug' then 0.001 when 'mcg' then 0.001
-            when '万单位' then 10000 when '万iu' then 10000 when '万u' then 10000
-            else 1 end as content_amount,
-        coalesce(category_group = 'drug', false) as in_scope,
-        raw_content_amount is not null or fill_volume_ml is not null as is_parsed
-    from parsed
+        p.*,
+        d.parsed_spec.content_unit as content_unit,
+        d.parsed_spec.content_amount as content_amount,
+        d.parsed_spec.fill_volume_ml as fill_volume_ml,
+        d.parsed_spec.refusal_reason as spec_refusal_reason,
+        d.parsed_spec.refusal_detail as spec_refusal_detail,
+        coalesce(p.category_group = 'drug', false) as in_scope,
+        d.parsed_spec.parse_status = 'parsed' as is_parsed
+    from products as p
+    left join distinct_specs as d on d.spec is not distinct from p.spec
 ),
 
 shapes as (
@@ -244,12 +205,13 @@ final as (
         end as normalisation_status,
         case
             when not f.in_scope then null
-            when not f.is_parsed then 'spec not recognised as a strength (e.g. 20mg, 0.5g, 10ml:0.1g, 5万单位)'
+            when not f.is_parsed then f.spec_refusal_detail
             when coalesce(f.content_amount, 1) <= 0 or coalesce(f.fill_volume_ml, 1) <= 0 then 'strength is zero'
             when not f.is_comparable then 'strength unit differs from the group''s representative ('
                 || coalesce(f.representative_spec, '?') || ')'
             when f.k_pack is null then 'dosage form not in seeds/dosage_forms.csv: pack-count rule (oral 1.95 / other 2.0) unknown'
         end as exception_reason,
+        case when f.in_scope and not f.is_parsed then f.spec_refusal_reason end as spec_refusal_reason,
         f.representative_spec,
         f.representative_content_amount,
         f.representative_fill_volume_ml,
