@@ -357,7 +357,32 @@ class TestNightOnSQLite:
 
 
 def gate_failing_landing(good: Path, target: Path) -> Path:
-    raise NotImplementedError
+    """The demo landing plus one line that every ingest rule and dbt test
+    accepts but the gate refuses: a product whose pack holds 0.4 minimum
+    units (convrat > 0: accepted) bought in a quantity of 0.000001 packs
+    (> 0: accepted), i.e. 0.0000004 minimum units, which is 0 at the lake's
+    six decimals; the gate's purchase_lines suite requires qty_min_units > 0."""
+    import csv
+
+    shutil.copytree(good, target)
+    with (good / "products" / "products.csv").open(encoding="utf-8") as f:
+        product = next(csv.DictReader(f))
+    code = product["med_list_codg"][:-4] + "9999"
+    product.update(med_list_codg=code, convrat="0.4")
+    with (target / "products" / "zz-fraction.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(product))
+        writer.writeheader()
+        writer.writerow(product)
+    purchases = sorted((good / "purchases").glob("*.csv"))[-1]
+    with purchases.open(encoding="utf-8") as f:
+        line = next(csv.DictReader(f))
+    line.update(med_list_codg=code, fixmedins_bchno="ZZ-FRACTION-1", purc_retn_cnt="0.000001",
+                platform_order_no="", medins_prod_purc_no="")
+    with (target / "purchases" / "zz-fraction.csv").open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(line))
+        writer.writeheader()
+        writer.writerow(line)
+    return target
 
 
 # --- PostgreSQL as the metadata database -----------------------------------------
