@@ -161,3 +161,37 @@ def test_run_folders_pruned_after_retention_except_the_last_published(tmp_path):
     pruned = prune_run_folders(layout, keep="old-published", retention_days=30, now=now)
     assert sorted(pruned) == ["no-context", "old-failed"]
     assert sorted(p.name for p in (layout.state / "runs").iterdir()) == ["old-published", "recent"]
+
+
+def test_deadline_alert_reaches_webhook_and_mail_without_the_key(monkeypatch):
+    """The DAG's deadline callback, called with the context the scheduler
+    gives it (Deadline.handle_miss: the run as the REST API shows it), sends
+    one message to a loopback webhook and one to a loopback SMTP server."""
+    import json
+    import time
+
+    from tests.test_airflow_deployed import WEBHOOK_KEY, Mailbox, Webhook, mail_text
+    from yaocai.airflow_support import deadline_missed
+
+    webhook, mailbox = Webhook(), Mailbox()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_YAOCAI_ALERT_WEBHOOK", json.dumps({"conn_type": "http", "host": webhook.url}))
+        monkeypatch.setenv("AIRFLOW_CONN_YAOCAI_ALERT_SMTP", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": mailbox.port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "yaocai@example.org",
+                      "to": "duty-officer@example.org", "retry_limit": 0}}))
+        deadline_missed(context={
+            "dag_run": {"dag_id": "yaocai_nightly", "dag_run_id": "scheduled__2026-11-30T18:00:00+00:00",
+                        "logical_date": "2026-11-30T18:00:00Z", "run_after": "2026-11-30T18:00:00Z",
+                        "state": "running", "conf": {"warehouse": "/data/warehouse"}},
+            "deadline": {"id": "d1", "deadline_time": "2026-11-30T23:00:00Z"}})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not mailbox.messages:
+            time.sleep(0.2)
+        assert len(webhook.messages) == 1 and len(mailbox.messages) == 1
+        for text in (webhook.messages[0]["json"]["text"]["content"], mail_text(mailbox.messages[0]["data"])):
+            assert "not done by its deadline" in text and "2026-11-30" in text  # the night of 12-01 02:00
+            assert "state running" in text and WEBHOOK_KEY not in text
+    finally:
+        mailbox.controller.stop()
+        webhook.server.shutdown()
