@@ -83,7 +83,9 @@ trap 'echo "airflow.sh: stopping"; stop; exit 0' TERM INT
 
 "$AIRFLOW" api-server --host 127.0.0.1 --port "$PORT" --workers "${YAOCAI_AIRFLOW_API_WORKERS:-1}" &
 PIDS+=($!)
-"$AIRFLOW" scheduler &
+# No log server (it would listen on every interface): the API server reads
+# the task logs from $AIRFLOW_HOME/logs on this machine.
+"$AIRFLOW" scheduler --skip-serve-logs &
 PIDS+=($!)
 "$AIRFLOW" dag-processor &
 PIDS+=($!)
