@@ -43,13 +43,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, DeadlineAlert, DeadlineReference, Param, SyncCallback, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from yaocai.airflow_support import (
     as_of_from_context,
-    deadline_interval,
-    deadline_missed,
     fail_at_once_when_retrying_cannot_help,
+    nightly_deadline,
     notify_failure,
 )
 
@@ -89,8 +88,7 @@ PUBLISHED_ASSETS = [
     # Active as soon as Airflow runs (scripts/airflow.sh); a pause in the UI stays.
     is_paused_upon_creation=False,
     dagrun_timeout=timedelta(hours=12),
-    deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, interval=deadline_interval(),
-                           callback=SyncCallback(deadline_missed)),
+    deadline=nightly_deadline(),
     doc_md=__doc__,
     tags=["yaocai", "procurement", "nightly"],
     default_args={"retries": 3, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": 2.0,
