@@ -13,7 +13,8 @@ dags/, driven through its REST API like an operator or a script would:
   step and without the webhook's key;
 - the same DAG on a real PostgreSQL metadata database.
 
-Slow (minutes): deselect with ``-m "not deployed"``.
+Slow: 5 min 51 s for the four on a 2-core machine (SQLite 4 min 35 s, PostgreSQL
+1 min 15 s; about twice that under heavy load). Deselect with ``-m "not deployed"``.
 """
 
 from __future__ import annotations
