@@ -15,13 +15,25 @@ run's message.
 Parameters (trigger with config to override):
 - `landing`: landing directory (default `$YAOCAI_LANDING`, else `demo/landing`)
 - `warehouse`: warehouse directory (default `$YAOCAI_WAREHOUSE`, else `demo/warehouse`)
-- `as_of`: data through this day; default the day before the run's logical date
+- `as_of`: data through this day; default the day before the run's date in
+  Asia/Shanghai (its logical date; for runs triggered without one, e.g. the
+  UI's ▶ or `POST /api/v2/dags/yaocai_nightly/dagRuns`, when it was triggered)
 - `source`: `files` (default) the landing directory; `api` the provincial
   platform's API (task `pull_platform`: connection `yaocai_platform` or
   `YAOCAI_PLATFORM_URL` / `YAOCAI_PLATFORM_TOKEN`); `both`. With `files` the
   `pull_platform` task is skipped.
 
-The task bodies are in `yaocai.pipeline`; this file only wires them.
+Failing well: a failure that repeats on retry (bad configuration or `as_of`,
+dbt models/tests failed, gate failed, refused platform token) fails its task
+at once; others (busy warehouse, I/O) retry with exponential backoff
+(`YAOCAI_RETRY_DELAY_SECONDS`, default 60, doubling, at most 30 min). Each
+task has a timeout sized for a province (~20 M lines), the run 12 hours.
+A task that fails for good sends an alert (connections `yaocai_alert_smtp`,
+`yaocai_alert_webhook`); a night not done by `YAOCAI_DEADLINE` (default
+07:00 Asia/Shanghai) sends one too (deadline alert, scheduled runs).
+
+The task bodies are in `yaocai.pipeline`, the Airflow glue (as_of, alerts,
+which failures retry) in `yaocai.airflow_support`; this file only wires them.
 """
 
 from __future__ import annotations
@@ -33,12 +45,28 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
+from yaocai.airflow_support import (
+    as_of_from_context,
+    fail_at_once_when_retrying_cannot_help,
+    nightly_deadline,
+    notify_failure,
+)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING = os.environ.get("YAOCAI_LANDING", str(REPO_ROOT / "demo" / "landing"))
 DEFAULT_WAREHOUSE = os.environ.get("YAOCAI_WAREHOUSE", str(REPO_ROOT / "demo" / "warehouse"))
 # DuckDB allows one writing process per file: every task that writes the
 # lake or the publication runs in this one-slot pool.
+# scripts/airflow.sh creates it at every start.
 DUCKDB_WRITER_POOL = "yaocai_duckdb_writer"
+# Province scale: a full rebuild of 20 M lines takes ~7 min on 2 cores, a
+# night ~1.5 min (benchmarks/RESULTS.md); a first load of years of history
+# takes longer. Each writer also waits up to 10 min for the warehouse lock.
+TIMEOUT = {"start": timedelta(minutes=15), "pull_platform": timedelta(hours=2), "ingest": timedelta(hours=2),
+           "reviews": timedelta(minutes=30), "dbt_build": timedelta(hours=3), "gate": timedelta(hours=1),
+           "publish": timedelta(minutes=30), "reports": timedelta(hours=1), "record_failure": timedelta(minutes=15),
+           "summary": timedelta(minutes=10)}
+RETRY_DELAY = timedelta(seconds=float(os.environ.get("YAOCAI_RETRY_DELAY_SECONDS") or 60))
 
 REPORT_ASSETS = [Asset("yaocai://reports/workbook"), Asset("yaocai://reports/html")]
 PUBLISHED_ASSETS = [
@@ -61,39 +89,38 @@ PUBLISHED_ASSETS = [
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Shanghai"),
     catchup=False,
     max_active_runs=1,
+    # Active as soon as Airflow runs (scripts/airflow.sh); a pause in the UI stays.
+    is_paused_upon_creation=False,
+    dagrun_timeout=timedelta(hours=12),
+    deadline=nightly_deadline(),
     doc_md=__doc__,
     tags=["yaocai", "procurement", "nightly"],
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "yaocai"},
+    default_args={"retries": 3, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": 2.0,
+                  "max_retry_delay": timedelta(minutes=30), "owner": "yaocai", "on_failure_callback": notify_failure},
     params={
         "landing": Param(DEFAULT_LANDING, type="string", description="landing directory"),
         "warehouse": Param(DEFAULT_WAREHOUSE, type="string", description="warehouse directory"),
-        "as_of": Param(None, type=["null", "string"], description="YYYY-MM-DD; default: day before the logical date"),
+        "as_of": Param(None, type=["null", "string"],
+                       description="YYYY-MM-DD; default: the day before the run's date (Asia/Shanghai)"),
         "source": Param("files", type="string", enum=["files", "api", "both"],
                         description="files: landing directory; api: provincial platform API; both"),
     },
 )
 def yaocai_nightly():
-    @task(pool=DUCKDB_WRITER_POOL)
+    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["start"])
     def start() -> dict:
-        from yaocai.pipeline import InvalidRunArguments, start_run
+        from yaocai.pipeline import start_run
 
         context = get_current_context()
         params = context["params"]
-        if params.get("as_of"):
-            as_of = pendulum.parse(params["as_of"]).date()  # type: ignore[union-attr]  # a date string
-        else:
-            as_of = context["logical_date"].in_timezone("Asia/Shanghai").date() - timedelta(days=1)
-        # One Airflow run = one pipeline run id, so retried tasks continue it.
-        run_id = f"{as_of.isoformat()}_airflow_{context['run_id']}".replace(":", "").replace("+", "")
-        try:
+        with fail_at_once_when_retrying_cannot_help():
+            as_of = as_of_from_context(context)
+            # One Airflow run = one pipeline run id, so retried tasks continue it.
+            run_id = f"{as_of.isoformat()}_airflow_{context['run_id']}".replace(":", "").replace("+", "")
             return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
                              source=params.get("source") or "files").to_dict()
-        except InvalidRunArguments as exc:  # e.g. an as-of date in the future: retrying cannot help
-            from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(str(exc)) from None
-
-    @task(pool=DUCKDB_WRITER_POOL)
+    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["pull_platform"])
     def pull_platform(run: dict) -> dict:
         """New orders, deliveries, payments and catalogue records from the
         provincial platform's API into the lake (source api or both)."""
@@ -112,38 +139,43 @@ def yaocai_nightly():
             raise AirflowFailException(str(exc)) from None
 
     # Runs after pull_platform, also when it was skipped (source=files).
-    @task(pool=DUCKDB_WRITER_POOL, trigger_rule="none_failed")
+    @task(pool=DUCKDB_WRITER_POOL, trigger_rule="none_failed", execution_timeout=TIMEOUT["ingest"])
     def ingest(run: dict) -> dict:
         from yaocai.pipeline import RunContext, ingest_step
 
-        return ingest_step(RunContext(**run))
+        with fail_at_once_when_retrying_cannot_help():
+            return ingest_step(RunContext(**run))
 
-    @task(pool=DUCKDB_WRITER_POOL)
+    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["reviews"])
     def reviews(run: dict, ingested: dict) -> dict:
         """Officers' review workbooks from WAREHOUSE/review_inbox/ into the lake."""
         from yaocai.pipeline import RunContext, reviews_step
 
-        return reviews_step(RunContext(**run))
+        with fail_at_once_when_retrying_cannot_help():
+            return reviews_step(RunContext(**run))
 
-    @task(pool=DUCKDB_WRITER_POOL)
+    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["dbt_build"])
     def dbt_build(run: dict, ingested: dict) -> dict:
         from yaocai.pipeline import RunContext, build_step
 
-        return build_step(RunContext(**run))
+        with fail_at_once_when_retrying_cannot_help():
+            return build_step(RunContext(**run))
 
-    @task
+    @task(execution_timeout=TIMEOUT["gate"])
     def gate(run: dict, built: dict) -> dict:
         from yaocai.pipeline import RunContext, gate_step
 
-        return gate_step(RunContext(**run))
+        with fail_at_once_when_retrying_cannot_help():
+            return gate_step(RunContext(**run))
 
-    @task(pool=DUCKDB_WRITER_POOL, outlets=PUBLISHED_ASSETS)
+    @task(pool=DUCKDB_WRITER_POOL, outlets=PUBLISHED_ASSETS, execution_timeout=TIMEOUT["publish"])
     def publish(run: dict, gated: dict) -> dict:
         from yaocai.pipeline import RunContext, publish_step
 
-        return publish_step(RunContext(**run))
+        with fail_at_once_when_retrying_cannot_help():
+            return publish_step(RunContext(**run))
 
-    @task(outlets=REPORT_ASSETS)
+    @task(outlets=REPORT_ASSETS, execution_timeout=TIMEOUT["reports"])
     def reports(run: dict, published: dict) -> dict:
         """Workbook + HTML report of the new publication, and its dbt docs. Reads
         the publication only (no writer pool); a failure is noted in the run."""
@@ -151,14 +183,14 @@ def yaocai_nightly():
 
         return reports_step(RunContext(**run))
 
-    @task(trigger_rule="one_failed", retries=0)
+    @task(trigger_rule="one_failed", retries=0, execution_timeout=TIMEOUT["record_failure"])
     def record_failure(run: dict) -> None:
         """Mark the run failed in the run record when any step failed."""
         from yaocai.pipeline import RunContext, fail_run
 
         fail_run(RunContext(**run), "an Airflow task failed; see the task logs")
 
-    @task
+    @task(execution_timeout=TIMEOUT["summary"])
     def summary(run: dict, published: dict) -> str:
         from yaocai.summary import summarise
 

@@ -41,6 +41,19 @@ if [ ! -d "$REAL_DATA/ccpic_datasite" ]; then
   exit 1
 fi
 export YAOCAI_REQUIRE_REAL_DATA=1
+# tests/test_airflow_deployed.py runs the DAG on a real PostgreSQL server
+# (initdb/pg_ctl from Debian's postgresql package, in a temporary directory).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing postgresql (Airflow on PostgreSQL test) ..."
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "test.sh: postgresql is needed for the Airflow-on-PostgreSQL test; no apt-get here" >&2
+  fi
+fi
 
 export AIRFLOW_HOME="$PWD"
 .venv/bin/python -m pytest "$@"

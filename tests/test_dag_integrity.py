@@ -65,3 +65,135 @@ def test_platform_pull_runs_before_ingest_and_is_skipped_for_files(dagbag):
     assert dag.get_task("ingest").trigger_rule == "none_failed"
     assert "pull_platform" in dag.get_task("record_failure").upstream_task_ids
     assert dag.params["source"] == "files"
+
+
+def test_failing_well_timeouts_retries_alerts_and_deadline(dagbag):
+    """Issue 12: every task has a timeout and the run one; transient
+    failures retry with exponential backoff; a task failing for good
+    alerts; a night not done by 07:00 Asia/Shanghai alerts."""
+    import datetime as dt
+
+    from yaocai.airflow_support import notify_failure
+
+    dag = dagbag.dags["yaocai_nightly"]
+    assert dag.dagrun_timeout is not None and dag.dagrun_timeout < dt.timedelta(hours=24)  # never blocks the next night
+    for task in dag.tasks:
+        assert task.execution_timeout is not None, task.task_id
+        assert task.on_failure_callback and notify_failure in task.on_failure_callback, task.task_id
+    ingest = dag.get_task("ingest")
+    assert ingest.retries >= 2 and ingest.retry_exponential_backoff and ingest.max_retry_delay is not None
+    (deadline,) = dag.deadline if isinstance(dag.deadline, list) else [dag.deadline]
+    assert type(deadline.reference).__name__ == "DagRunLogicalDateDeadline"
+    assert deadline.interval == dt.timedelta(hours=5)  # 02:00 + 5 h = 07:00 Asia/Shanghai
+    assert deadline.callback.path == "yaocai.airflow_support.deadline_missed"
+    # Scheduled nights run from the first start (scripts/airflow.sh): not paused at creation.
+    assert dag.is_paused_upon_creation is False
+
+
+def test_as_of_is_yesterday_in_shanghai_of_the_run():
+    import datetime as dt
+
+    import pendulum
+
+    from yaocai.airflow_support import BadAsOf, nightly_as_of
+
+    # Scheduled: logical date 02:00 Asia/Shanghai = 18:00 UTC the day before.
+    assert nightly_as_of({}, pendulum.datetime(2026, 11, 30, 18, 0, tz="UTC"), None) == dt.date(2026, 11, 30)
+    # Triggered without a logical date: when it was triggered, in Shanghai
+    # (16:30 UTC is already 00:30 the next day there).
+    assert nightly_as_of({}, None, pendulum.datetime(2026, 11, 30, 16, 30, tz="UTC")) == dt.date(2026, 11, 30)
+    assert nightly_as_of({}, None, "2026-11-30T15:30:00+00:00") == dt.date(2026, 11, 29)
+    assert nightly_as_of({"as_of": "2026-10-31"}, None, pendulum.now("UTC")) == dt.date(2026, 10, 31)
+    with pytest.raises(BadAsOf):
+        nightly_as_of({"as_of": "31/10/2026"}, None, pendulum.now("UTC"))
+
+
+def test_deadline_is_configurable(monkeypatch):
+    import datetime as dt
+
+    from yaocai.airflow_support import deadline_interval
+
+    monkeypatch.setenv("YAOCAI_DEADLINE", "06:30")
+    assert deadline_interval() == dt.timedelta(hours=4, minutes=30)
+    monkeypatch.setenv("YAOCAI_DEADLINE", "01:00")  # before the 02:00 start: the next day
+    assert deadline_interval() == dt.timedelta(hours=23)
+    monkeypatch.setenv("YAOCAI_DEADLINE", "seven")
+    with pytest.raises(ValueError, match="HH:MM"):
+        deadline_interval()
+
+
+def test_alert_message_names_night_step_reason_and_log_without_credentials():
+    from yaocai.airflow_support import failure_message, first_line, redact
+
+    error = RuntimeError("quality gate failed: purchase_lines_sample: qty_min_units\nsecond line")
+    subject, body = failure_message(night="2026-10-31", step="gate (try 1)", why=first_line(error),
+                                    log_url="http://127.0.0.1:8080/dags/yaocai_nightly/runs/r/tasks/gate?try_number=1",
+                                    log_file="/srv/airflow/logs/dag_id=yaocai_nightly/run_id=r/task_id=gate/attempt=1.log",
+                                    run_id="r", warehouse="/data/warehouse")
+    assert "2026-10-31" in subject and "gate" in subject
+    assert "step: gate (try 1)" in body and "why: RuntimeError: quality gate failed" in body
+    assert "second line" not in body and "attempt=1.log" in body
+    leaky = ("POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc-123-secret failed; "
+             "postgresql://airflow:pg-pass-77@db/airflow; Authorization: Bearer eyJhbGciOi.x.y; token=tk_9z")
+    clean = redact(leaky, secrets=["pg-pass-77"])
+    for secret in ("abc-123-secret", "pg-pass-77", "eyJhbGciOi", "tk_9z"):
+        assert secret not in clean
+    assert "qyapi.weixin.qq.com" in clean  # still says where it went
+
+
+def test_run_folders_pruned_after_retention_except_the_last_published(tmp_path):
+    import os
+    import time
+
+    from yaocai.layout import Layout
+    from yaocai.pipeline import prune_run_folders
+
+    layout = Layout(tmp_path)
+    layout.ensure()
+    now = time.time()
+    ages = {"old-failed": 40, "old-published": 45, "recent": 3, "no-context": 50}
+    for name, days in ages.items():
+        run_dir = layout.run_dir(name)
+        run_dir.mkdir()
+        marker = run_dir / ("context.json" if name != "no-context" else "gate.json")
+        marker.write_text("{}")
+        os.utime(marker, (now - days * 86400, now - days * 86400))
+        os.utime(run_dir, (now - days * 86400, now - days * 86400))
+    os.utime(layout.run_dir("old-failed"), (now, now))  # touched by a later clean-up: age is the context's
+    pruned = prune_run_folders(layout, keep="old-published", retention_days=30, now=now)
+    assert sorted(pruned) == ["no-context", "old-failed"]
+    assert sorted(p.name for p in (layout.state / "runs").iterdir()) == ["old-published", "recent"]
+
+
+def test_deadline_alert_reaches_webhook_and_mail_without_the_key(monkeypatch):
+    """The DAG's deadline callback, called with the context the scheduler
+    gives it (Deadline.handle_miss: the run as the REST API shows it), sends
+    one message to a loopback webhook and one to a loopback SMTP server."""
+    import json
+    import time
+
+    from tests.test_airflow_deployed import WEBHOOK_KEY, Mailbox, Webhook, mail_text
+    from yaocai.airflow_support import deadline_missed
+
+    webhook, mailbox = Webhook(), Mailbox()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_YAOCAI_ALERT_WEBHOOK", json.dumps({"conn_type": "http", "host": webhook.url}))
+        monkeypatch.setenv("AIRFLOW_CONN_YAOCAI_ALERT_SMTP", json.dumps({
+            "conn_type": "smtp", "host": "127.0.0.1", "port": mailbox.port,
+            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "yaocai@example.org",
+                      "to": "duty-officer@example.org", "retry_limit": 0}}))
+        deadline_missed(context={
+            "dag_run": {"dag_id": "yaocai_nightly", "dag_run_id": "scheduled__2026-11-30T18:00:00+00:00",
+                        "logical_date": "2026-11-30T18:00:00Z", "run_after": "2026-11-30T18:00:00Z",
+                        "state": "running", "conf": {"warehouse": "/data/warehouse"}},
+            "deadline": {"id": "d1", "deadline_time": "2026-11-30T23:00:00Z"}})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not mailbox.messages:
+            time.sleep(0.2)
+        assert len(webhook.messages) == 1 and len(mailbox.messages) == 1
+        for text in (webhook.messages[0]["json"]["text"]["content"], mail_text(mailbox.messages[0]["data"])):
+            assert "not done by its deadline" in text and "2026-11-30" in text  # the night of 12-01 02:00
+            assert "state running" in text and WEBHOOK_KEY not in text
+    finally:
+        mailbox.controller.stop()
+        webhook.server.shutdown()

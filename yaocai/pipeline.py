@@ -44,7 +44,26 @@ class PipelineError(RuntimeError):
     pass
 
 
-class InvalidRunArguments(PipelineError):
+class PermanentFailure(PipelineError):
+    """Retrying cannot help: the same input fails the same way again (bad
+    configuration, dbt models or tests failed, quality gate failed). The
+    Airflow DAG fails such a task at once instead of retrying it; transient
+    failures (a busy warehouse lock, I/O) stay plain errors and are retried."""
+
+
+class ConfigurationError(PermanentFailure):
+    pass
+
+
+class BuildFailed(PermanentFailure):
+    """dbt built a model wrongly or a dbt test failed (dbt exit status 1)."""
+
+
+class GateFailed(PermanentFailure):
+    pass
+
+
+class InvalidRunArguments(ConfigurationError):
     """The run was asked for something it must refuse (an as-of date in the
     future, a bad setting); retrying cannot help."""
 
@@ -113,7 +132,7 @@ def check_as_of(as_of: dt.date, now: dt.datetime | None = None) -> None:
 def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
               run_id: str | None = None, source: str = "files") -> RunContext:
     if source not in SOURCES:
-        raise PipelineError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        raise ConfigurationError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     check_as_of(as_of)
     from yaocai.publication import PublicationModeError, published_file_mode
 
@@ -123,7 +142,7 @@ def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date,
         raise InvalidRunArguments(str(exc)) from None
     landing_path = Path(landing).resolve() if landing else None
     if source != "api" and (landing_path is None or not landing_path.is_dir()):
-        raise PipelineError(f"landing directory {landing_path} does not exist")
+        raise ConfigurationError(f"landing directory {landing_path} does not exist")
     ctx = RunContext(str(landing_path) if landing_path else "", str(Path(warehouse).resolve()), as_of.isoformat(),
                      run_id or new_run_id(as_of), trigger, source)
     layout = ctx.layout
@@ -336,14 +355,16 @@ def build_step(ctx: RunContext) -> dict:
                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
-        with (run_dir / "dbt_build.log").open("w") as log_file:
-            lake_lines = sum(lines for _, _, lines in composition)
-            completed = subprocess.run(command, env={**os.environ, **dbt_env(ctx, lake_lines)}, stdout=log_file,
-                                       stderr=subprocess.STDOUT, cwd=run_dir, check=False)
-        if completed.returncode != 0:
+        lake_lines = sum(lines for _, _, lines in composition)
+        returncode = _run_streamed(command, env={**os.environ, **dbt_env(ctx, lake_lines)}, cwd=run_dir,
+                                   log_path=run_dir / "dbt_build.log")
+        if returncode != 0:
             failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")
-            raise PipelineError(f"dbt build failed (exit {completed.returncode}; log {run_dir / 'dbt_build.log'}): "
-                                + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
+            # exit 1: a model or test failed, which the same data repeat; 2: dbt
+            # itself stopped (e.g. I/O), which a retry may get past.
+            error = BuildFailed if returncode == 1 else PipelineError
+            raise error(f"dbt build failed (exit {returncode}; log {run_dir / 'dbt_build.log'}): "
+                        + ("; ".join(failures[:10]) or _tail(run_dir / "dbt_build.log")))
         failpoint("build.after_dbt")
         con = duckdb.connect(str(build_db))
         try:
@@ -356,6 +377,23 @@ def build_step(ctx: RunContext) -> dict:
     line = f"{plan.line()}; {_build_line(run_dir / 'dbt_target', docs_expected=not plan.incremental)}"
     log.info("dbt build: %s (%s)", line, build_db)
     return {"build_db": str(build_db), "build_mode": plan.mode, "rebuild_months": plan.rebuild_months, "line": line}
+
+
+dbt_log = logging.getLogger("yaocai.dbt")
+
+
+def _run_streamed(command: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> int:
+    """Run ``command``; every line it prints goes to ``log_path`` and to the
+    ``yaocai.dbt`` logger, so an Airflow task log shows dbt's output as it
+    comes (``yaocai run`` shows it with --verbose)."""
+    with log_path.open("w") as log_file, subprocess.Popen(
+            command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            errors="replace", bufsize=1) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            log_file.write(line)
+            dbt_log.info("%s", line.rstrip())
+        return process.wait()
 
 
 def _build_line(target: Path, docs_expected: bool = True) -> str:
@@ -429,8 +467,14 @@ def gate_step(ctx: RunContext) -> dict:
         )
     with warehouse_lock(layout.lock, f"run {ctx.run_id} gate", wait_seconds=600):
         _update_run(layout, ctx.run_id, gate_passed=outcome.passed)
+    for failure in outcome.failures:
+        log.info("gate: FAILED %s", failure)
+    for warning in outcome.warnings:
+        log.info("gate: warning %s", warning)
+    log.info("gate: %d checks, %d failed, %d warnings; results in %s", len(outcome.checks), len(outcome.failures),
+             len(outcome.warnings), layout.gate_dir(ctx.run_id))
     if not outcome.passed:
-        raise PipelineError("quality gate failed: " + "; ".join(outcome.failures[:10]))
+        raise GateFailed("quality gate failed: " + "; ".join(outcome.failures[:10]))
     n = len(outcome.warnings)
     line = f"passed, {n} warning{'s' if n != 1 else ''}" + (f" ({'; '.join(outcome.warnings[:3])[:300]})" if n else "")
     return {"passed": True, "warnings": outcome.warnings, "line": line}
@@ -452,7 +496,7 @@ def publish_step(ctx: RunContext) -> dict:
     build_db = layout.build_db(ctx.run_id)
     gate_file = layout.gate_dir(ctx.run_id) / "gate_result.json"
     if not gate_file.exists() or not json.loads(gate_file.read_text())["passed"]:
-        raise PipelineError("refusing to publish: this run has no passing quality gate result")
+        raise PermanentFailure("refusing to publish: this run has no passing quality gate result")
     if not build_db.exists():
         raise PipelineError(f"refusing to publish: build file {build_db} is missing")
     build_db.chmod(build_db.stat().st_mode | 0o200)  # a retry after a failure past the chmod below
@@ -572,6 +616,35 @@ def _clean_old_builds(layout: Layout, keep: str) -> None:
         # manifest.json and catalog.json stay with the run
         for name in ("index.html", "static_index.html"):
             (run_dir / "dbt_target" / name).unlink(missing_ok=True)
+    prune_run_folders(layout, keep=keep)
+
+
+# Run folders (state/runs/<run_id>/: gate results, dbt logs, run log) are
+# kept this many days; YAOCAI_RUN_RETENTION_DAYS overrides.
+RUN_RETENTION_DAYS = 30
+
+
+def prune_run_folders(layout: Layout, keep: str, retention_days: float | None = None,
+                      now: float | None = None) -> list[str]:
+    """Delete run folders older than the retention, never ``keep`` (the run
+    just published: the last successful one). A run's age is that of its
+    context.json, written when it started (the folder's own mtime changes
+    whenever a later run cleans it)."""
+    if retention_days is None:
+        retention_days = float(os.environ.get("YAOCAI_RUN_RETENTION_DAYS") or RUN_RETENTION_DAYS)
+    cutoff = (time.time() if now is None else now) - retention_days * 86400
+    pruned = []
+    for run_dir in sorted((layout.state / "runs").iterdir()):
+        if run_dir.name == keep or not run_dir.is_dir():
+            continue
+        started = run_dir / "context.json"
+        if (started if started.exists() else run_dir).stat().st_mtime < cutoff:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            pruned.append(run_dir.name)
+    if pruned:
+        log.info("pruned %d run folder(s) older than %g days from %s", len(pruned), retention_days,
+                 layout.state / "runs")
+    return pruned
 
 
 def run_pipeline(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
