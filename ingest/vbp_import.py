@@ -315,7 +315,7 @@ def read_table(path: Path, sheet: str | None = None) -> list[dict]:
         grid, formula_grid = grids
     else:
         grid = _read_csv_grid(path)
-    for h, header in enumerate(grid):
+    for h, header in enumerate(grid):  # noqa: B007 (h, the header row, is read after the loop)
         fields = _header_fields(header)
         if "generic_name" in fields.values():
             break

@@ -332,7 +332,7 @@ class TestNightOnSQLite:
         mail = mail_text(mailbox.messages[0]["data"])
         for message in (text, mail):
             assert "step: gate" in message and AS_OF.isoformat() in message and "quality gate failed" in message
-            assert f"task_id=gate/attempt=1.log" in message and WEBHOOK_KEY not in message
+            assert "task_id=gate/attempt=1.log" in message and WEBHOOK_KEY not in message
         assert mailbox.messages[0]["to"] == ["duty-officer@example.org"]
 
 

@@ -156,7 +156,7 @@ def test_import_matches_real_rounds_2_to_4_and_lists_every_other_row(real, wareh
                       from vbp_result_matching where status = 'imported'""")]
     assert matched
     from ingest.specs import parse_spec
-    for generic, spec, manufacturer, p_generic, p_spec, p_manufacturer, method, confidence in matched:
+    for generic, spec, _manufacturer, p_generic, p_spec, _p_manufacturer, method, confidence in matched:
         assert p_generic in generic or generic in p_generic
         assert parse_spec(spec).content_amount == pytest.approx(parse_spec(p_spec).content_amount) \
             if "strength:content" in method else clean_name(spec) == clean_name(p_spec)
