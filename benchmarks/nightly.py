@@ -72,7 +72,7 @@ def split_night(landing: Path, night_dir: Path, as_of: str, lines: int = NIGHT_L
 
 def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str | None = None) -> dict:
     """Run the nightly steps with the night's file added; compare with the full run."""
-    from benchmarks.run import AS_OF, REPO, STEPS, _python
+    from benchmarks.measure import AS_OF, REPO, STEPS, python_command
 
     landing = work / f"landing-{size}"
     night_dir = work / f"night-{size}"
@@ -85,7 +85,7 @@ def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str 
     steps = {}
     try:
         for step in STEPS:
-            steps[step] = measure(step, _python(str(REPO / "benchmarks" / "run.py"), "--step", step, str(landing),
+            steps[step] = measure(step, python_command(str(REPO / "benchmarks" / "run.py"), "--step", step, str(landing),
                                                 str(work / f"warehouse-{size}"), AS_OF, str(context_file)), logs, env)
             if steps[step]["exit"] != 0:
                 break

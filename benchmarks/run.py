@@ -35,94 +35,19 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
+if str(REPO) not in sys.path:  # run as a script (the orchestrator runs each step so)
     sys.path.insert(0, str(REPO))
+
+from benchmarks.measure import AS_OF, STEPS, measure, python_command  # noqa: E402 (after the path is set)
+from yaocai.steps import STEPS as PIPELINE_STEPS  # noqa: E402
 
 RESULTS_DIR = REPO / "benchmarks" / "results"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
 SIZES = {"200k": 200_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
-STEPS = ("start", "ingest", "reviews", "build", "gate", "publish", "reports")
-AS_OF = "2026-10-31"
-
-
-# --------------------------------------------------------------------------
-# measuring a child process
-# --------------------------------------------------------------------------
-
-def _tree_rss(pid: int) -> int:
-    import psutil
-
-    try:
-        parent = psutil.Process(pid)
-        procs = [parent, *parent.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None) -> dict:
-    """Run ``command``; wall and CPU time, peak RSS, load average, its last JSON line."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    out_path, err_path = log_dir / f"{name}.out", log_dir / f"{name}.err"
-    load_before = os.getloadavg()
-    started = time.monotonic()
-    with out_path.open("w") as out, err_path.open("w") as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **(env or {})}, cwd=REPO)
-        peak = [0]
-        done = threading.Event()
-
-        def sample() -> None:
-            while not done.wait(0.25):
-                peak[0] = max(peak[0], _tree_rss(proc.pid))
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        # wait4 gives the child's rusage including the children it waited for
-        # (dbt): ru_maxrss is the largest resident set of any of them.
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        done.set()
-        sampler.join()
-    seconds = time.monotonic() - started
-    result: dict[str, Any] = {
-        "seconds": round(seconds, 2),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-        "max_rss_mb": round(usage.ru_maxrss / 1024),
-        "tree_rss_peak_mb": round(peak[0] / 2**20),
-        "load_before": [round(x, 2) for x in load_before],
-        "load_after": [round(x, 2) for x in os.getloadavg()],
-        "exit": proc.returncode,
-    }
-    lines = [line for line in out_path.read_text(errors="replace").splitlines() if line.startswith("{")]
-    if lines:
-        try:
-            result["output"] = json.loads(lines[-1])
-        except json.JSONDecodeError:
-            pass
-    if proc.returncode != 0:
-        result["error"] = err_path.read_text(errors="replace")[-3000:]
-    print(f"  {name:<10} {seconds:8.1f}s  cpu {result['cpu_seconds']:8.1f}s  rss {result['max_rss_mb']:6d} MB "
-          f"(tree {result['tree_rss_peak_mb']:6d} MB)  load {load_before[0]:.1f}→{result['load_after'][0]:.1f}"
-          + ("" if proc.returncode == 0 else f"  FAILED (exit {proc.returncode}, see {err_path})"), flush=True)
-    return result
-
-
-def _python(*args: str) -> list[str]:
-    return [sys.executable, *args]
 
 
 # --------------------------------------------------------------------------
@@ -137,13 +62,11 @@ def run_step(step: str, landing: str, warehouse: str, as_of: str, context_file: 
         context_file.write_text(json.dumps(ctx.to_dict()))
         return {"run_id": ctx.run_id, "line": f"run {ctx.run_id}"}
     ctx = pipeline.RunContext(**json.loads(context_file.read_text()))
-    functions: dict[str, Callable[[pipeline.RunContext], dict]] = {
-        "ingest": pipeline.ingest_step, "reviews": pipeline.reviews_step, "build": pipeline.build_step,
-        "gate": pipeline.gate_step, "publish": pipeline.publish_step, "reports": pipeline.reports_step}
+    pipeline_step = next(s for s in PIPELINE_STEPS if s.name == step)
     try:
-        result = functions[step](ctx)
+        result = getattr(pipeline, pipeline_step.function)(ctx)
     except BaseException as exc:
-        if step != "reports":
+        if not pipeline_step.after_publish:
             pipeline.fail_run(ctx, f"{type(exc).__name__}: {exc}")
         raise
     return {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool)) or v is None}
@@ -161,7 +84,7 @@ def landing_for(work: Path, size: str, lines: int) -> tuple[Path, dict]:
         if truth.get("purchase_lines_requested") == lines:
             return landing, {"reused": True}
         shutil.rmtree(landing)
-    generated = measure(f"generate-{size}", _python(__file__, "--generate", str(landing), str(lines)), work / "logs")
+    generated = measure(f"generate-{size}", python_command(__file__, "--generate", str(landing), str(lines)), work / "logs")
     if generated["exit"] != 0:
         raise SystemExit(f"generating {size} failed: {generated.get('error')}")
     return landing, generated
@@ -178,7 +101,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     if night:  # hold the last day(s) back for the nightly measurement (benchmarks/nightly.py)
         # In a child process: forked children inherit this process's peak RSS
         # (ru_maxrss), so the orchestrator itself stays small.
-        split = measure(f"split-{size}", _python(__file__, "--split-night", str(landing), str(work / f"night-{size}")),
+        split = measure(f"split-{size}", python_command(__file__, "--split-night", str(landing), str(work / f"night-{size}")),
                         work / "logs")
         if split["exit"] != 0:
             raise SystemExit(f"splitting off the night failed: {split.get('error')}")
@@ -206,7 +129,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     context_file = work / f"context-{size}.json"
     steps = {}
     for step in STEPS:
-        steps[step] = measure(step, _python(__file__, "--step", step, str(landing), str(warehouse), AS_OF,
+        steps[step] = measure(step, python_command(__file__, "--step", step, str(landing), str(warehouse), AS_OF,
                                             str(context_file)), logs, env)
         if steps[step]["exit"] != 0:
             break
@@ -216,7 +139,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
         result["publication"] = publication_facts(warehouse)
     if peer:
         peer_out = work / f"peer-{size}"
-        result["peer"] = measure("peer", _python(str(REPO / "benchmarks" / "peer.py"), str(landing), "--as-of", AS_OF,
+        result["peer"] = measure("peer", python_command(str(REPO / "benchmarks" / "peer.py"), str(landing), "--as-of", AS_OF,
                                                  "--out", str(peer_out)), logs)
         if published.exists() and result["peer"]["exit"] == 0:
             result["peer"]["agreement"] = compare_with_peer(published, peer_out)
@@ -227,7 +150,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
 def measure_floor(landing: Path, logs: Path, env: dict | None = None, runs: int = 3) -> dict:
     """The floor is a best case: the fastest of a few runs (a 6-second query is
     easily doubled by other work on a shared machine)."""
-    results = [measure(f"floor-{i + 1}", _python(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
+    results = [measure(f"floor-{i + 1}", python_command(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
                for i in range(runs)]
     best = min(results, key=lambda r: r["seconds"])
     return {**best, "runs_seconds": [r["seconds"] for r in results]}

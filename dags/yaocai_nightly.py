@@ -43,7 +43,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, chain, dag, get_current_context, task
 
 from yaocai.airflow_support import (
     as_of_from_context,
@@ -51,6 +51,7 @@ from yaocai.airflow_support import (
     nightly_deadline,
     notify_failure,
 )
+from yaocai.steps import STEPS, Step
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING = os.environ.get("YAOCAI_LANDING", str(REPO_ROOT / "demo" / "landing"))
@@ -59,13 +60,10 @@ DEFAULT_WAREHOUSE = os.environ.get("YAOCAI_WAREHOUSE", str(REPO_ROOT / "demo" / 
 # lake or the publication runs in this one-slot pool.
 # scripts/airflow.sh creates it at every start.
 DUCKDB_WRITER_POOL = "yaocai_duckdb_writer"
-# Province scale: a full rebuild of 20 M lines takes ~7 min on 2 cores, a
-# night ~1.5 min (benchmarks/RESULTS.md); a first load of years of history
-# takes longer. Each writer also waits up to 10 min for the warehouse lock.
-TIMEOUT = {"start": timedelta(minutes=15), "pull_platform": timedelta(hours=2), "ingest": timedelta(hours=2),
-           "reviews": timedelta(minutes=30), "dbt_build": timedelta(hours=3), "gate": timedelta(hours=1),
-           "publish": timedelta(minutes=30), "reports": timedelta(hours=1), "record_failure": timedelta(minutes=15),
-           "summary": timedelta(minutes=10)}
+# The pipeline steps' timeouts are in the step table (yaocai/steps.py); these
+# are the DAG's own tasks around them.
+OWN_TASK_TIMEOUT = {"start": timedelta(minutes=15), "record_failure": timedelta(minutes=15),
+                    "summary": timedelta(minutes=10)}
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("YAOCAI_RETRY_DELAY_SECONDS") or 60))
 
 REPORT_ASSETS = [Asset("yaocai://reports/workbook"), Asset("yaocai://reports/html")]
@@ -81,6 +79,9 @@ PUBLISHED_ASSETS = [
                   "settlement_prepayment", "settlement_retained_savings", "payment_standard_excess_lines",
                   "payment_standard_summary", "credit_evaluation_evidence", "enquiry_letters")
 ]
+
+
+STEP_OUTLETS = {"publish": PUBLISHED_ASSETS, "reports": REPORT_ASSETS}
 
 
 @dag(
@@ -107,7 +108,7 @@ PUBLISHED_ASSETS = [
     },
 )
 def yaocai_nightly():
-    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["start"])
+    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=OWN_TASK_TIMEOUT["start"])
     def start() -> dict:
         from yaocai.pipeline import start_run
 
@@ -120,95 +121,45 @@ def yaocai_nightly():
             return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
                              source=params.get("source") or "files").to_dict()
 
-    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["pull_platform"])
-    def pull_platform(run: dict) -> dict:
-        """New orders, deliveries, payments and catalogue records from the
-        provincial platform's API into the lake (source api or both)."""
-        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    def step_task(step: Step):
+        # none_failed: a step also runs after a step skipped for this source
+        # (pull_platform with source=files); a failed step stops the rest.
+        @task(task_id=step.name, pool=DUCKDB_WRITER_POOL if step.writes else None, execution_timeout=step.timeout,
+              outlets=STEP_OUTLETS.get(step.name, []), trigger_rule="none_failed", doc_md=f"`yaocai.pipeline.{step.function}`")
+        def run_step(run: dict) -> dict:
+            from airflow.sdk.exceptions import AirflowSkipException
 
-        from ingest.platform_client import PlatformAuthError
-        from yaocai.pipeline import RunContext, pull_platform_step
+            from yaocai import pipeline
 
-        ctx = RunContext(**run)
-        if ctx.source not in ("api", "both"):
-            raise AirflowSkipException(f"source={ctx.source}: the platform API is not pulled")
-        try:
-            return pull_platform_step(ctx)
-        except PlatformAuthError as exc:
-            # A refused token does not get better by retrying in 5 minutes.
-            raise AirflowFailException(str(exc)) from None
+            ctx = pipeline.RunContext(**run)
+            if not step.runs_for(ctx.source):
+                raise AirflowSkipException(f"source={ctx.source}: step {step.name} runs only for {', '.join(step.sources)}")
+            with fail_at_once_when_retrying_cannot_help():
+                return getattr(pipeline, step.function)(ctx)
 
-    # Runs after pull_platform, also when it was skipped (source=files).
-    @task(pool=DUCKDB_WRITER_POOL, trigger_rule="none_failed", execution_timeout=TIMEOUT["ingest"])
-    def ingest(run: dict) -> dict:
-        from yaocai.pipeline import RunContext, ingest_step
+        return run_step
 
-        with fail_at_once_when_retrying_cannot_help():
-            return ingest_step(RunContext(**run))
-
-    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["reviews"])
-    def reviews(run: dict, ingested: dict) -> dict:
-        """Officers' review workbooks from WAREHOUSE/review_inbox/ into the lake."""
-        from yaocai.pipeline import RunContext, reviews_step
-
-        with fail_at_once_when_retrying_cannot_help():
-            return reviews_step(RunContext(**run))
-
-    @task(pool=DUCKDB_WRITER_POOL, execution_timeout=TIMEOUT["dbt_build"])
-    def dbt_build(run: dict, ingested: dict) -> dict:
-        from yaocai.pipeline import RunContext, build_step
-
-        with fail_at_once_when_retrying_cannot_help():
-            return build_step(RunContext(**run))
-
-    @task(execution_timeout=TIMEOUT["gate"])
-    def gate(run: dict, built: dict) -> dict:
-        from yaocai.pipeline import RunContext, gate_step
-
-        with fail_at_once_when_retrying_cannot_help():
-            return gate_step(RunContext(**run))
-
-    @task(pool=DUCKDB_WRITER_POOL, outlets=PUBLISHED_ASSETS, execution_timeout=TIMEOUT["publish"])
-    def publish(run: dict, gated: dict) -> dict:
-        from yaocai.pipeline import RunContext, publish_step
-
-        with fail_at_once_when_retrying_cannot_help():
-            return publish_step(RunContext(**run))
-
-    @task(outlets=REPORT_ASSETS, execution_timeout=TIMEOUT["reports"])
-    def reports(run: dict, published: dict) -> dict:
-        """Workbook + HTML report of the new publication, and its dbt docs. Reads
-        the publication only (no writer pool); a failure is noted in the run."""
-        from yaocai.pipeline import RunContext, reports_step
-
-        return reports_step(RunContext(**run))
-
-    @task(trigger_rule="one_failed", retries=0, execution_timeout=TIMEOUT["record_failure"])
+    @task(trigger_rule="one_failed", retries=0, execution_timeout=OWN_TASK_TIMEOUT["record_failure"])
     def record_failure(run: dict) -> None:
-        """Mark the run failed in the run record when any step failed."""
+        """Mark the run failed in the run record when any step before publishing failed."""
         from yaocai.pipeline import RunContext, fail_run
 
         fail_run(RunContext(**run), "an Airflow task failed; see the task logs")
 
-    @task(execution_timeout=TIMEOUT["summary"])
-    def summary(run: dict, published: dict) -> str:
+    @task(execution_timeout=OWN_TASK_TIMEOUT["summary"])
+    def summary(run: dict) -> str:
+        from yaocai.pipeline import RunContext
         from yaocai.summary import summarise
 
-        text = summarise(Path(published["published"]))
+        text = summarise(RunContext(**run).layout.published)
         print(text)
         return text
 
     run = start()
-    pulled = pull_platform(run)
-    ingested = ingest(run)
-    pulled >> ingested
-    reviewed = reviews(run, ingested)
-    built = dbt_build(run, reviewed)
-    gated = gate(run, built)
-    published = publish(run, gated)
-    reports(run, published)
-    summary(run, published)
-    [pulled, ingested, reviewed, built, gated, published] >> record_failure(run)
+    tasks = {step.name: step_task(step)(run) for step in STEPS}
+    chain(*tasks.values())
+    tasks["publish"] >> summary(run)
+    [tasks[step.name] for step in STEPS if not step.after_publish] >> record_failure(run)
 
 
 yaocai_nightly()

@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from yaocai.faults import failpoint
+from foundation.faults import failpoint
 
 log = logging.getLogger("yaocai.gate")
 

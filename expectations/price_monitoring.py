@@ -11,9 +11,8 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-# GX's own severity (expectations.severity): critical stops publishing, warning is reported.
-FAIL = "critical"
-WARN = "warning"
+from expectations.levels import FAIL, WARN
+
 
 
 def _suite(name: str, expectations: list) -> gx.ExpectationSuite:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from expectations.levels import FAIL, WARN
+
 from expectations.money_enforcement import money_enforcement_suites
 from expectations.platform_reconciliation import platform_reconciliation_suites
 from expectations.price_monitoring import price_monitoring_suites
 
-# GX's own severity (expectations.severity): critical stops publishing, warning is reported.
-FAIL = "critical"
-WARN = "warning"
 
 
 def _suite(name: str, expectations: list) -> gx.ExpectationSuite:

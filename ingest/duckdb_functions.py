@@ -32,5 +32,5 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     except (duckdb.InvalidInputException, duckdb.CatalogException):
         pass
     con.create_function("yaocai_parse_spec", _parse, ["VARCHAR"], duckdb.sqltype(PARSED_SPEC_TYPE),
-                        null_handling="special", side_effects=False)
+                        null_handling="special", side_effects=False)  # type: ignore[call-overload]  # duckdb's stubs lack null_handling
 

@@ -39,7 +39,7 @@ from ingest.feeds import FEEDS, Feed, header_index, normalise_header
 from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
 from ingest.readers import FileRejected, read_delivery
-from yaocai.faults import failpoint
+from foundation.faults import failpoint
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def delivery_files(feed_dir: Path) -> tuple[list[Path], list[Path], list[tuple[P
 
 def _files_below(folder: Path) -> list[Path]:
     """Files and links anywhere below ``folder`` (links are not followed)."""
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in files if not f.startswith((".", "~$")) and not f.endswith(DONE_MARKER))

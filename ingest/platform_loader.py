@@ -32,7 +32,7 @@ A page that is not sorted by update time switches the endpoint to plain
 page numbering for the rest of the pull and holds the watermark until the
 window is complete.
 
-Fail points (yaocai.faults, for tests): ``platform.before_commit`` (inside a
+Fail points (foundation.faults, for tests): ``platform.before_commit`` (inside a
 page's transaction) and ``platform.after_page_commit``.
 """
 
@@ -55,7 +55,7 @@ from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
 from ingest.platform_client import Page, PlatformClient, PlatformError
 from ingest.platform_feeds import ENDPOINTS, PLATFORM_RULES, Endpoint
-from yaocai.faults import failpoint
+from foundation.faults import failpoint
 
 log = logging.getLogger("yaocai.platform")
 

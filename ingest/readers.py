@@ -166,7 +166,7 @@ def _read_csv(path: Path, feed: Feed) -> Delivery:
     max_columns = limits.MAX_COLUMNS.value()
     # The csv module's own field limit (default 131,072) becomes ours; it
     # raises csv.Error "field larger than field limit", a file rejection.
-    csv.field_size_limit(limits.MAX_FIELD_CHARS.value())
+    csv.field_size_limit(int(limits.MAX_FIELD_CHARS.value()))
     handle = path.open("r", encoding=encoding, errors="strict", newline="")
     reader = csv.reader(bounded_lines(handle))
     header: list[str] | None = None
@@ -455,7 +455,7 @@ def _parse_json_line(line: str, line_number: int, max_depth: int) -> object:
 
 def _read_jsonl(path: Path) -> Delivery:
     encoding = detect_encoding(path)
-    max_depth, max_columns, max_field = (limits.MAX_JSON_DEPTH.value(), limits.MAX_COLUMNS.value(),
+    max_depth, max_columns, max_field = (int(limits.MAX_JSON_DEPTH.value()), limits.MAX_COLUMNS.value(),
                                          limits.MAX_FIELD_CHARS.value())
     header: list[str] = []
     seen: set[str] = set()

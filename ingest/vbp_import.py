@@ -373,7 +373,7 @@ def _column_index(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def import_results(rows: list[dict[str, str]], catalogue: Catalogue, *, batch_code: str, batch_name: str | None,
+def import_results(rows: list[dict], catalogue: Catalogue, *, batch_code: str, batch_name: str | None,
                    batch_level: str, cycle_start: str, cycle_end: str, source_file: str,
                    ceiling_basis: str = "per_unit") -> ImportResult:
     """Check, match and turn the awarded rows into vbp_results rows (see the module docstring)."""

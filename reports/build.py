@@ -15,7 +15,7 @@ from pathlib import Path
 from reports.data import load
 from reports.html import write_html
 from reports.workbook import build_workbook
-from yaocai.layout import Layout
+from foundation.layout import Layout
 
 
 @dataclass

@@ -71,7 +71,7 @@ def load(published: Path) -> ReportData:
     published = Path(published)
     if not published.exists():
         raise FileNotFoundError(f"no publication at {published}")
-    from yaocai.publication import read_only
+    from foundation.publication import read_only
 
     # read_only: a private copy when an analyst's read-write connection holds the file's lock
     with read_only(published) as con:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from reports.data import ReportData
-from reports.money import money_section
+from reports.money import EVIDENCE, PARTY, SETTLEMENT_STATUS, TOP_HTML_ROWS, _conditions, _days, load_money
 from reports.labels import ANOMALY_TYPES, GROUPS, SEVERITIES, anomaly_title, city_name, region_label, status_label
 from reports.svg import (ProgressRow, RatioRow, esc, histogram, line_chart, pct, progress_chart, ratio_dot_chart)
 
@@ -316,3 +316,69 @@ def write_html(data: ReportData, path: Path, workbook_name: str | None = None) -
     tmp.write_text(render_html(data, workbook_name), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+# --- money and enforcement section (issue 16; data: reports/money.py) ----------
+
+def _money_table(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> str:
+    if frame.empty:
+        return "<p>无。</p>"
+    head = "".join(f"<th>{esc(h)}</th>" for h, _ in columns)
+    rows = []
+    for r in frame.head(TOP_HTML_ROWS).to_dict("records"):
+        cells = []
+        for _, get in columns:
+            value = get(r) if callable(get) else r.get(get)
+            if isinstance(value, pd.Timestamp):
+                value = value.date()
+            if isinstance(get, str) and ("amount" in get or "cost" in get):
+                cells.append(f'<td class="num">{_yuan(value)}</td>')
+            else:
+                cells.append(f"<td>{esc('' if value is None or (isinstance(value, float) and pd.isna(value)) else value)}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def money_section(data) -> str:
+    """HTML section: overdue settlements, prepayments to recover, refused retentions,
+    purchases above payment standards, credit evidence and letters sent."""
+    money = load_money(data.published)
+    overdue, prepay, retention = money.get("settlement_overdue"), money.get("prepayment"), money.get("retention")
+    standards, credit, letters = money.get("payment_standards"), money.get("credit"), money.get("letters")
+    recover = prepay[prepay["prepayment_status"] == "to_recover"] if not prepay.empty else prepay
+    refused = retention[retention["retention_status"] == "refused"] if not retention.empty else retention
+    above = standards[standards["extra_cost"] > 0] if not standards.empty else standards
+    lead = (f"逾期结算 {len(overdue)} 笔；应追回预付 {len(recover)} 项（{_yuan(recover['unrecovered_amount'].sum() if len(recover) else 0)} 元）；"
+            f"不予结余留用 {len(refused)} 项；超支付标准采购机构 {len(above)} 家"
+            f"（超标准费用 {_yuan(above['extra_cost'].sum() if len(above) else 0)} 元）；信用评价证据 {len(credit)} 条；"
+            f"已发函询函 {letters['letter_no'].nunique() if len(letters) else 0} 份。各表全部行见工作簿同名工作表；"
+            "口径与规则依据见 docs/money-and-enforcement.md。")
+    days = lambda r: _days(r)  # noqa: E731
+    body = (
+        "<h3>直接结算：逾期（前 10 笔，按天数）</h3>" + _money_table(overdue, [
+            ("配送企业", "supplier_name"), ("机构", "fixmedins_name"), ("入库日期", "receipt_date"),
+            ("应结算金额（元）", "amount_payable"),
+            ("应结算方", lambda r: PARTY.get(r.get("settlement_party"))), ("天数", days),
+            ("状态", lambda r: SETTLEMENT_STATUS.get(r.get("settlement_status")))])
+        + "<h3>预付：应追回</h3>" + _money_table(recover, [
+            ("机构", "fixmedins_name"), ("批次/品种", lambda r: f"{r.get('batch_code')} {r.get('group_code')}"),
+            ("协议期结束", "period_end"), ("预付金额（元）", "prepaid_amount"),
+            ("累计采购（元）", "cumulative_purchased_amount"), ("待追回（元）", "unrecovered_amount")])
+        + "<h3>结余留用：不予留用及原因</h3>" + _money_table(refused, [
+            ("机构", "fixmedins_name"), ("批次/品种", lambda r: f"{r.get('batch_code')} {r.get('group_code')}"),
+            ("完成率", lambda r: f"{r['completion_rate']:.1%}" if pd.notna(r.get("completion_rate")) else ""),
+            ("可留用（元）", "potential_retained_amount"),
+            ("未满足条件", lambda r: _conditions(r.get("failed_conditions")))])
+        + "<h3>支付标准：超标准采购（按超标准费用）</h3>" + _money_table(above, [
+            ("机构", "party_name"), ("超标准采购（元）", "amount_above_standard"), ("超标准费用（元）", "extra_cost"),
+            ("患者负担（元）", "extra_cost_patient"),
+            ("非中选超标准占比", lambda r: f"{r['nonwinning_share_above_standard']:.1%}"
+             if pd.notna(r.get("nonwinning_share_above_standard")) else "")])
+        + "<h3>信用评价证据（建议等级，由经办人审核决定）</h3>" + _money_table(credit, [
+            ("对象", lambda r: r.get("party_name") or r.get("party_code")),
+            ("类型", lambda r: EVIDENCE.get(r.get("evidence_type"))), ("建议等级", "proposed_level"),
+            ("金额（元）", "amount"), ("证据说明", "detail"),
+            ("审核状态", lambda r: status_label(r.get("review_status")))])
+        + "<h3>函询登记</h3>" + _money_table(letters, [
+            ("编号", "letter_no"), ("收函单位", "addressee_name"), ("异常编号", "anomaly_id"), ("发函人", "sent_by")]))
+    return _section("资金与执法：直接结算、预付、结余留用、支付标准、信用评价、函询", lead, body, "money")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no types; its stubs are not installed
 
-from yaocai.layout import DBT_PROJECT_DIR
+from foundation.layout import DBT_PROJECT_DIR
 
 @lru_cache(maxsize=1)
 def anomaly_type_registry() -> tuple[dict, ...]:

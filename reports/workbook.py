@@ -33,7 +33,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from reports.data import ReportData
-from reports.money import write_money_sheets
+from reports.money import (EVIDENCE, PARTY, PARTY_TYPE, PREPAYMENT_STATUS, RETENTION_STATUS, ROLLUP,
+                           SETTLEMENT_STATUS, _conditions, _days, load_money)
 from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
                             anomaly_title, anomaly_type_registry, city_name, status_label)
 from reports.safe import neutralise, unneutralise
@@ -427,3 +428,80 @@ def read_review_rows(path: Path) -> tuple[list[ReviewRow], str | None]:
         return rows, modified_by
     finally:
         wb.close()
+
+
+# --- money and enforcement sheets (issue 16; data: reports/money.py) -----------
+
+def _money_sheet_columns():
+    return {
+        "settlement_overdue": ("直接结算逾期", [
+            Col("配送单号", "shipment_id"), Col("配送企业", "supplier_name"), Col("机构编号", "fixmedins_code"),
+            Col("机构名称", "fixmedins_name"), Col("地市", lambda r: city_name(r.get("city_admdvs"))),
+            Col("产品编码", "med_list_codg"), Col("集采批次", "batch_code"), Col("品种", "group_code"),
+            Col("入库日期", "receipt_date", "date"), Col("数量（包装）", "shipped_qty", "qty"),
+            Col("中选价（元）", "winning_price", "yuan"), Col("应结算金额（元）", "amount_payable", "yuan"),
+            Col("应结算方", lambda r: PARTY.get(r.get("settlement_party"), r.get("settlement_party"))),
+            Col("应结算日", "due_date", "date"), Col("结算日期", "settled_date", "date"),
+            Col("结算方", lambda r: PARTY.get(r.get("settled_by"), r.get("settled_by"))),
+            Col("天数", _days, "int"),
+            Col("状态", lambda r: SETTLEMENT_STATUS.get(r.get("settlement_status"), r.get("settlement_status"))),
+            Col("发票号", "invoice_no")]),
+        "settlement_totals": ("直接结算汇总", [
+            Col("层级", lambda r: ROLLUP.get(r.get("rollup_level"), r.get("rollup_level"))),
+            Col("编码", "party_code"),
+            Col("名称", lambda r: city_name(r.get("party_code")) if r.get("rollup_level") == "city" else r.get("party_name")),
+            Col("配送单数", "shipments", "int"), Col("应结算金额（元）", "amount_payable", "yuan"),
+            Col("基金直接结算（元）", "amount_settled_by_fund", "yuan"),
+            Col("机构结算（元）", "amount_settled_by_institution", "yuan"),
+            Col("未结算（元）", "amount_outstanding", "yuan"), Col("逾期笔数", "overdue_items", "int"),
+            Col("逾期金额（元）", "overdue_amount", "yuan"), Col("最长天数", "max_days", "int")]),
+        "prepayment": ("集采预付", [
+            Col("机构编号", "fixmedins_code"), Col("机构名称", "fixmedins_name"),
+            Col("地市", lambda r: city_name(r.get("city_admdvs"))), Col("批次", "batch_code"), Col("品种", "group_code"),
+            Col("协议期开始", "period_start", "date"), Col("协议期结束", "period_end", "date"),
+            Col("约定金额（元）", "agreed_amount", "yuan"), Col("预付比例", "prepayment_share", "pct"),
+            Col("预付金额（元）", "prepaid_amount", "yuan"),
+            Col("累计采购（元）", "cumulative_purchased_amount", "yuan"),
+            Col("剩余预付（元）", "prepayment_remaining", "yuan"), Col("序时进度", "expected_progress", "pct"),
+            Col("采购/序时", "purchases_to_expected", "index"),
+            Col("状态", lambda r: PREPAYMENT_STATUS.get(r.get("prepayment_status"), r.get("prepayment_status"))),
+            Col("待追回（元）", "unrecovered_amount", "yuan")]),
+        "retention": ("结余留用", [
+            Col("机构编号", "fixmedins_code"), Col("机构名称", "fixmedins_name"),
+            Col("地市", lambda r: city_name(r.get("city_admdvs"))), Col("批次", "batch_code"), Col("品种", "group_code"),
+            Col("协议期开始", "period_start", "date"), Col("协议期结束", "period_end", "date"),
+            Col("完成率", "completion_rate", "pct"), Col("节约金额（元）", "savings_amount", "yuan"),
+            Col("留用比例", "retention_share", "pct"), Col("可留用（元）", "potential_retained_amount", "yuan"),
+            Col("结论", lambda r: RETENTION_STATUS.get(r.get("retention_status"), r.get("retention_status"))),
+            Col("未满足条件", lambda r: _conditions(r.get("failed_conditions")), wrap=True),
+            Col("核定留用（元）", "retained_amount", "yuan"),
+            Col("网下采购线索", "offplatform_anomaly_ids"), Col("非中选替代线索", "substitution_anomaly_ids")]),
+        "payment_standards": ("支付标准", [
+            Col("机构编号", "party_code"), Col("机构名称", "party_name"),
+            Col("地市", lambda r: city_name(r.get("city_admdvs"))),
+            Col("支付标准内采购（元）", "amount_under_standard", "yuan"),
+            Col("超标准明细数", "lines_above_standard", "int"), Col("超标准采购（元）", "amount_above_standard", "yuan"),
+            Col("超标准费用（元）", "extra_cost", "yuan"), Col("患者负担（元）", "extra_cost_patient", "yuan"),
+            Col("基金负担（元）", "extra_cost_fund", "yuan"),
+            Col("非中选超标准占比", "nonwinning_share_above_standard", "pct")]),
+        "credit": ("信用评价证据", [
+            Col("证据编号", "evidence_id"),
+            Col("对象类型", lambda r: PARTY_TYPE.get(r.get("party_type"), r.get("party_type"))),
+            Col("对象", lambda r: r.get("party_name") or r.get("party_code")), Col("编码", "party_code"),
+            Col("证据类型", lambda r: EVIDENCE.get(r.get("evidence_type"), r.get("evidence_type"))),
+            Col("次数", "occurrences", "int"), Col("月份", "months"), Col("金额（元）", "amount", "yuan"),
+            Col("建议等级", "proposed_level"),
+            Col("审核状态", lambda r: status_label(r.get("review_status"))),
+            Col("证据说明", "detail", wrap=True), Col("异常编号", "anomaly_ids", wrap=True)]),
+        "letters": ("函询登记", [
+            Col("函询函编号", "letter_no"), Col("收函单位", "addressee_name"), Col("编码", "addressee_code"),
+            Col("异常编号", "anomaly_id"), Col("类型", "anomaly_type"), Col("金额（元）", "excess_amount", "yuan"),
+            Col("发函人", "sent_by"), Col("发函时间", "sent_at"), Col("文件", "letter_file")]),
+    }
+
+
+def write_money_sheets(wb, data) -> None:
+    """One sheet per money/enforcement table (after the VBP and ratio sheets)."""
+    money = load_money(data.published)
+    for name, (title, cols) in _money_sheet_columns().items():
+        write_table(wb.create_sheet(title), cols, _records(money.get(name)))

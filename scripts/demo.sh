@@ -15,9 +15,15 @@ LINES="${YAOCAI_DEMO_LINES:-40000}"
 .venv/bin/airflow db migrate >/dev/null
 .venv/bin/airflow pools set yaocai_duckdb_writer 1 "DuckDB allows one writer per file" >/dev/null
 
-# The generator is deterministic: regenerating gives byte-identical files,
-# which the ingest manifest recognises, so a second demo run loads nothing new.
-.venv/bin/yaocai demo-data --landing "$YAOCAI_LANDING" --lines "$LINES" --as-of "$AS_OF"
+# The generator refuses a landing folder that already holds deliveries (a
+# stale delivery would mix into the new one), so a second demo run reuses the
+# landing it made the first time (demo_truth.json marks it); the ingest
+# manifest then loads nothing twice. Delete demo/ to regenerate.
+if [ -f "$YAOCAI_LANDING/demo_truth.json" ]; then
+  echo "demo: reusing the demo landing in $YAOCAI_LANDING (delete it to generate anew)"
+else
+  .venv/bin/yaocai demo-data --landing "$YAOCAI_LANDING" --lines "$LINES" --as-of "$AS_OF"
+fi
 
 # The provincial platform (三流合一: orders, deliveries, payments, catalogue)
 # is emulated on loopback from the same landing directory (platform_emulator/,

@@ -37,7 +37,7 @@ import psutil
 import pytest
 import requests
 
-from yaocai.demo_data import generate_demo_landing
+from yaocai_demo import generate_demo_landing
 
 pytestmark = [pytest.mark.integration, pytest.mark.deployed]
 

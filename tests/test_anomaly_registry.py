@@ -8,7 +8,7 @@ import csv
 
 from reports.labels import ANOMALY_TYPES, anomaly_type_registry
 from reports.workbook import FORMATS, GENERIC_COLS, TYPE_COLS, anomaly_cols
-from yaocai.layout import DBT_PROJECT_DIR
+from foundation.layout import DBT_PROJECT_DIR
 
 DETECTORS = DBT_PROJECT_DIR / "models" / "intermediate" / "anomalies"
 

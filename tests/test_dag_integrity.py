@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from yaocai.steps import STEP_NAMES, STEPS
+
 pytestmark = pytest.mark.slow  # imports Airflow and parses the DAGs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,7 +37,10 @@ def test_nightly_schedule_retries_and_single_active_run(dagbag):
 
 def test_steps_are_wired_in_order_and_writers_share_one_pool(dagbag):
     dag = dagbag.dags["yaocai_nightly"]
-    order = ["start", "ingest", "reviews", "dbt_build", "gate", "publish", "reports"]
+    order = ["start", *(step.name for step in STEPS if step.runs_for("files"))]
+    assert order == ["start", "ingest", "reviews", "dbt_build", "gate", "publish", "reports"]
+    # every step of the one step table is a task, and nothing else but the DAG's own tasks
+    assert {t.task_id for t in dag.tasks} == {"start", "record_failure", "summary", *STEP_NAMES}
     for upstream, downstream in zip(order, order[1:]):
         assert downstream in dag.get_task(upstream).downstream_task_ids
     # reviews are applied before the build reads them, and nothing skips them
@@ -145,7 +150,7 @@ def test_run_folders_pruned_after_retention_except_the_last_published(tmp_path):
     import os
     import time
 
-    from yaocai.layout import Layout
+    from foundation.layout import Layout
     from yaocai.pipeline import prune_run_folders
 
     layout = Layout(tmp_path)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from yaocai.layout import duckdb_threads
+from foundation.layout import duckdb_threads
 from yaocai.pipeline import RunContext, dbt_env
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from tests.platform_support import PUBLISHED as PLATFORM_TABLES
-from yaocai.faults import FAULT_ENV, POINTS
+from foundation.faults import FAULT_ENV, POINTS
 from yaocai_demo import generate_demo_landing
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

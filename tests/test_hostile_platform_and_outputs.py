@@ -95,15 +95,17 @@ def test_control_characters_in_names_survive_workbook_html_and_terminal(wh, tmp_
     findings = con.execute("select anomaly_id, fixmedins_code, med_list_codg from anomalies "
                            "where fixmedins_code is not null order by anomaly_id").fetchall()
     names = list(HOSTILE_NAMES.values())
-    for k, (anomaly_id, code, product) in enumerate(findings):
-        name = names[k % len(names)]
-        con.execute("update purchase_lines set fixmedins_name = ? where fixmedins_code = ?", [name, code])
-        con.execute("update vbp_completion set fixmedins_name = ? where fixmedins_code = ?", [name, code])
-        if product:
-            con.execute("update purchase_lines set generic_name = ? where med_list_codg = ?",
-                        [names[(k + 1) % len(names)], product])
+    # One name per institution and per product (a later finding of the same
+    # institution must not overwrite an earlier one's name), and per finding.
+    for k, code in enumerate(sorted({code for _, code, _ in findings})):
+        con.execute("update purchase_lines set fixmedins_name = ? where fixmedins_code = ?", [names[k % len(names)], code])
+        con.execute("update vbp_completion set fixmedins_name = ? where fixmedins_code = ?", [names[k % len(names)], code])
+    for k, product in enumerate(sorted({product for _, _, product in findings if product})):
+        con.execute("update purchase_lines set generic_name = ? where med_list_codg = ?",
+                    [names[(k + 1) % len(names)], product])
+    for k, (anomaly_id, _, _) in enumerate(findings):
         con.execute("update anomalies set detail = ?, review_reason = ? where anomaly_id = ?",
-                    [f"{name}：单价高于挂网价", names[(k + 2) % len(names)], anomaly_id])
+                    [f"{names[k % len(names)]}：单价高于挂网价", names[(k + 2) % len(names)], anomaly_id])
     con.close()
 
     report = run("report", "--warehouse", str(copy))
@@ -123,7 +125,9 @@ def test_control_characters_in_names_survive_workbook_html_and_terminal(wh, tmp_
                 assert cell.data_type != "f" and not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", value)
                 assert not value.lstrip().lstrip("\u00a0").startswith(("=", "+", "@")), (ws.title, value)
                 for key, name in HOSTILE_NAMES.items():
-                    seen[key] += neutralise(name).replace("\r", "\n") in value  # XML reads a CR back as LF
+                    # a CR comes back as CR (openpyxl writing through lxml, which docxtpl
+                    # brings) or as LF (its plain XML writer): either is the name, kept
+                    seen[key] += neutralise(name) in value or neutralise(name).replace("\r", "\n") in value
     assert all(seen.values()), seen  # every hostile name reached the workbook (neutralised)
     for name in HOSTILE_NAMES.values():
         assert unneutralise(neutralise(name)) == name.replace("\x00", "\ufffd").replace("\x1b", "\ufffd")
@@ -224,8 +228,8 @@ def api_warehouse(tmp_path: Path) -> Path:
 def assert_pull_ended_cleanly(warehouse: Path) -> None:
     """Watermark unchanged, nothing landed, the run recorded as failed, and
     the writer lock free (taken at once here)."""
-    from yaocai.layout import Layout
-    from yaocai.locking import warehouse_lock
+    from foundation.layout import Layout
+    from foundation.locking import warehouse_lock
 
     lake = duckdb.connect(str(warehouse / "state" / "lake.duckdb"), read_only=True)
     try:
@@ -367,7 +371,7 @@ def test_night_proceeds_past_an_analysts_read_write_connection_and_a_closed_pipe
     published = wh["published"]
     assert published.stat().st_mode & 0o777 == 0o444
     record = json.loads((wh["warehouse"] / "state" / "publication.json").read_text())
-    from yaocai.publication import sha256_of
+    from foundation.publication import sha256_of
 
     assert record["sha256"] == sha256_of(published)
     analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(published)], stdin=subprocess.PIPE,
@@ -435,7 +439,7 @@ def test_as_of_later_than_tomorrow_is_refused(wh):
 def test_published_file_mode_setting(wh, monkeypatch):
     """YAOCAI_PUBLISHED_FILE_MODE: octal, never writable; a bad value refuses
     the run at its start, not after the build."""
-    from yaocai.publication import PublicationModeError, published_file_mode
+    from foundation.publication import PublicationModeError, published_file_mode
 
     monkeypatch.delenv("YAOCAI_PUBLISHED_FILE_MODE", raising=False)
     assert published_file_mode() == 0o444

@@ -18,7 +18,7 @@ from docx import Document
 
 from ingest.lake import ensure_lake
 from yaocai.cli import main as cli_main
-from yaocai.layout import Layout
+from foundation.layout import Layout
 from yaocai.letters import LetterError, write_letters
 
 FINDINGS = [

@@ -58,7 +58,7 @@ def test_the_cli_never_imports_airflow(tmp_path):
 def test_the_dbt_project_is_package_data_and_every_file_of_it_ships():
     from importlib.resources import files
 
-    from yaocai.layout import DBT_PROJECT_DIR
+    from foundation.layout import DBT_PROJECT_DIR
 
     packaged = Path(str(files("yaocai.dbt_project")))
     assert DBT_PROJECT_DIR == packaged

@@ -512,8 +512,8 @@ def test_broken_feed_ends_in_quarantine_and_failing_gate_keeps_publication(demo,
 
 
 def test_second_run_refuses_while_one_is_running(demo):
-    from yaocai.layout import Layout
-    from yaocai.locking import warehouse_lock
+    from foundation.layout import Layout
+    from foundation.locking import warehouse_lock
 
     with warehouse_lock(Layout(demo["warehouse"]).run_lock, "test holder"):
         completed = run_cli("run", "--landing", str(demo["landing"]), "--warehouse", str(demo["warehouse"]),

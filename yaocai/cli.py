@@ -109,7 +109,7 @@ def _step_line(line: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from yaocai.locking import WarehouseBusy
+    from foundation.locking import WarehouseBusy
     from yaocai.pipeline import InvalidRunArguments, ReportsFailed, check_as_of, run_pipeline
     from yaocai.summary import summarise
 
@@ -154,7 +154,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 def cmd_bench(bench_args: list[str]) -> int:
     import subprocess
 
-    from yaocai.layout import REPO_ROOT
+    from foundation.layout import REPO_ROOT
 
     script = REPO_ROOT / "benchmarks" / "run.py"
     if not script.exists():
@@ -197,7 +197,7 @@ def _warehouse(args: argparse.Namespace) -> Path:
 
 def cmd_review_mark(args: argparse.Namespace) -> int:
     from reports.labels import parse_status, status_label
-    from yaocai.locking import WarehouseBusy
+    from foundation.locking import WarehouseBusy
     from yaocai.reviews import ReviewError, mark
 
     status = parse_status(args.status) or args.status
@@ -228,7 +228,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
         if status is None:
             err(f"yaocai review list: unknown status {args.status!r}")
             return 1
-    from yaocai.locking import WarehouseBusy
+    from foundation.locking import WarehouseBusy
 
     try:
         frame = list_reviews(_warehouse(args), status=status, include_suppressed=True)
@@ -263,7 +263,7 @@ def cmd_review_list(args: argparse.Namespace) -> int:
 def cmd_review_history(args: argparse.Namespace) -> int:
     from yaocai.reviews import history
 
-    from yaocai.locking import WarehouseBusy
+    from foundation.locking import WarehouseBusy
 
     try:
         frame = history(_warehouse(args), args.anomaly_id)
@@ -295,8 +295,8 @@ def cmd_import_vbp_results(args: argparse.Namespace) -> int:
     from ingest.lake import ensure_lake
     from ingest.vbp_import import (Catalogue, CatalogueProduct, CompanyMapping, import_results, read_table,
                                    store_matching, write_landing_csv)
-    from yaocai.layout import Layout
-    from yaocai.locking import WarehouseBusy, warehouse_lock
+    from foundation.layout import Layout
+    from foundation.locking import WarehouseBusy, warehouse_lock
 
     prog = "yaocai import-vbp-results"
     try:
@@ -433,7 +433,7 @@ def _add_letter_parser(sub: argparse._SubParsersAction, warehouse_help: str) -> 
 
 def cmd_letter(args: argparse.Namespace) -> int:
     from yaocai.letters import LetterError, write_letters
-    from yaocai.locking import WarehouseBusy
+    from foundation.locking import WarehouseBusy
 
     try:
         letters = write_letters(_warehouse(args), args.finding, args.institution, args.supplier,

@@ -16,7 +16,7 @@ month). The next build compares that with the lake now:
 * anything else that could change history forces a full rebuild: no
   previous publication or one without build records, a previous
   publication whose bytes differ from the checksum recorded when it was
-  published (edited by hand; yaocai/publication.py), another dbt project
+  published (edited by hand; foundation/publication.py), another dbt project
   (models, macros, seeds, thresholds), another DuckDB/dbt version, changed
   catalogue / listed-price / VBP / institution deliveries, an earlier as-of
   date, a dated seed row (a monitoring threshold) coming into or going out
@@ -41,7 +41,7 @@ from pathlib import Path
 
 import duckdb
 
-from yaocai.layout import DBT_PROJECT_DIR
+from foundation.layout import DBT_PROJECT_DIR
 
 # dbt project content that decides what a build computes (target/, logs/
 # and the like are outputs).
@@ -163,7 +163,7 @@ def plan_build(lake: duckdb.DuckDBPyConnection, published: Path, as_of: dt.date,
     ``published``: the previous publication (the build step passes its
     verified copy); ``unverified``: why the previous publication cannot be
     trusted (changed since it was published, no checksum recorded:
-    yaocai/publication.py), which forces a full rebuild."""
+    foundation/publication.py), which forces a full rebuild."""
     code, dims = code_fingerprint(), dimension_fingerprint(lake)
 
     def full(reason: str) -> BuildPlan:

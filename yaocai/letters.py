@@ -26,8 +26,8 @@ from pathlib import Path
 import duckdb
 
 from reports.labels import anomaly_title
-from yaocai.layout import Layout
-from yaocai.locking import warehouse_lock
+from foundation.layout import Layout
+from foundation.locking import warehouse_lock
 from yaocai.reviews import (CLI_LOCK_WAIT_SECONDS, Decision, ReviewError, _insert, _lake, default_reviewer,
                             latest_reviews)
 

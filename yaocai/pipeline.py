@@ -1,7 +1,9 @@
-"""The nightly pipeline as plain functions: start → ingest → reviews → build
-→ gate → publish → reports. ``yaocai run`` calls them in sequence; the
-Airflow DAG calls the same functions, one task each (dags/yaocai_nightly.py).
-Every step returns a dict whose ``line`` is its one-line result.
+"""The nightly pipeline as plain functions: start, then the steps of the one
+step table in yaocai/steps.py (platform pull → ingest → reviews → dbt build
+→ gate → publish → reports). ``yaocai run`` calls them in sequence
+(:func:`run_pipeline`); the Airflow DAG calls the same functions, one task
+each (dags/yaocai_nightly.py). Every step returns a dict whose ``line`` is its
+one-line result. :func:`record_run` is the one writer of the ``runs`` table.
 
 Every step is safe to repeat: ingest skips files it has seen, build starts
 from an empty build file (full rebuild) or a fresh copy of the publication
@@ -29,9 +31,10 @@ import duckdb
 
 from ingest.lake import ensure_lake
 from ingest.loader import ingest_landing
-from yaocai.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duckdb_threads
-from yaocai.faults import failpoint
-from yaocai.locking import warehouse_lock
+from foundation.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duckdb_threads
+from foundation.faults import failpoint
+from foundation.locking import warehouse_lock
+from yaocai.steps import SOURCES, STEPS
 
 log = logging.getLogger("yaocai.pipeline")
 
@@ -101,10 +104,6 @@ def _lake(layout: Layout, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     return con
 
 
-# Where a run's data come from: landing files, the provincial platform's API
-# (ingest/platform_client.py; YAOCAI_PLATFORM_URL / YAOCAI_PLATFORM_TOKEN or
-# the Airflow connection yaocai_platform), or both.
-SOURCES = ("files", "api", "both")
 
 
 # Data are delivered for days that have ended, in China time. One day of
@@ -134,7 +133,7 @@ def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date,
     if source not in SOURCES:
         raise ConfigurationError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     check_as_of(as_of)
-    from yaocai.publication import PublicationModeError, published_file_mode
+    from foundation.publication import PublicationModeError, published_file_mode
 
     try:
         published_file_mode()  # a bad setting fails now, not after the build
@@ -151,10 +150,7 @@ def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date,
         con = _lake(layout)
         try:
             ensure_lake(con)
-            con.execute(
-                "insert or replace into runs (run_id, as_of, status, started_at, trigger) values (?, ?, 'running', current_timestamp, ?)",
-                [ctx.run_id, ctx.as_of, trigger],
-            )
+            record_run(con, ctx.run_id, opening_as_of=ctx.as_of, trigger=trigger)
         finally:
             con.close()
     layout.run_dir(ctx.run_id).mkdir(parents=True, exist_ok=True)
@@ -162,11 +158,25 @@ def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date,
     return ctx
 
 
+def record_run(con: duckdb.DuckDBPyConnection, run_id: str, fields: dict[str, object] | None = None, *,
+               opening_as_of: str | None = None, trigger: str | None = None, only_while: str | None = None) -> None:
+    """The one writer of the lake's ``runs`` table (published as ``runs``):
+    opens a run's record (``opening_as_of`` given: status running, started
+    now) and/or sets ``fields`` of it; with ``only_while`` only while the
+    record still has that status (a record another process closed stays)."""
+    if opening_as_of is not None:
+        con.execute("insert or replace into runs (run_id, as_of, status, started_at, trigger) "
+                    "values (?, ?, 'running', current_timestamp, ?)", [run_id, opening_as_of, trigger])
+    if fields:
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        condition, values = (" and status = ?", [only_while]) if only_while else ("", [])
+        con.execute(f"update runs set {assignments} where run_id = ?{condition}", [*fields.values(), run_id, *values])
+
+
 def _update_run(layout: Layout, run_id: str, **fields: object) -> None:
-    assignments = ", ".join(f"{name} = ?" for name in fields)
     con = _lake(layout)
     try:
-        con.execute(f"update runs set {assignments} where run_id = ?", [*fields.values(), run_id])
+        record_run(con, run_id, fields)
     finally:
         con.close()
 
@@ -228,10 +238,8 @@ def ingest_step(ctx: RunContext, progress=None) -> dict:
             report = ingest_landing(Path(ctx.landing), con, ctx.run_id, progress=progress,
                                     stage_dir=layout.run_dir(ctx.run_id) / INGEST_STAGE_DIR)
             loaded_files = sum(1 for f in report.files if f.status == "loaded")
-            con.execute(
-                "update runs set rows_in = ?, rows_loaded = ?, rows_quarantined = ?, files_loaded = ? where run_id = ?",
-                [report.rows_in, report.rows_loaded, report.rows_quarantined, loaded_files, ctx.run_id],
-            )
+            record_run(con, ctx.run_id, {"rows_in": report.rows_in, "rows_loaded": report.rows_loaded,
+                                         "rows_quarantined": report.rows_quarantined, "files_loaded": loaded_files})
             con.execute("checkpoint")
         finally:
             con.close()
@@ -316,7 +324,7 @@ def build_step(ctx: RunContext) -> dict:
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
     from yaocai.incremental import plan_build, purchase_composition, record_build
-    from yaocai.publication import copy_verified
+    from foundation.publication import copy_verified
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -327,7 +335,7 @@ def build_step(ctx: RunContext) -> dict:
             leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
         # The previous publication is read as bytes, never opened in place (an
         # analyst's read-write connection holds a lock on it), and trusted
-        # only if it is what was published (yaocai/publication.py). It is
+        # only if it is what was published (foundation/publication.py). It is
         # only replaced under this lock, so the copy is whole.
         previous = run_dir / "previous.duckdb"
         check = copy_verified(layout.published, layout.warehouse, previous) if layout.published.exists() else None
@@ -449,7 +457,7 @@ def gate_step(ctx: RunContext) -> dict:
 
     from yaocai.incremental import rebuilt_tables
 
-    from yaocai.publication import readable_path
+    from foundation.publication import readable_path
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -489,8 +497,8 @@ def publish_step(ctx: RunContext) -> dict:
     open sees the new file. The file is made read-only first
     (YAOCAI_PUBLISHED_FILE_MODE, default 0444) and its sha256 recorded in
     WAREHOUSE/state/publication.json, which the next incremental build
-    checks (yaocai/publication.py)."""
-    from yaocai.publication import move_stale_wal, published_file_mode, sha256_of, write_record
+    checks (foundation/publication.py)."""
+    from foundation.publication import move_stale_wal, published_file_mode, sha256_of, write_record
 
     layout = ctx.layout
     build_db = layout.build_db(ctx.run_id)
@@ -670,7 +678,7 @@ def _close_abandoned_runs(layout: Layout) -> None:
     transaction was rolled back, the half-built file is simply ignored)."""
     if not layout.lake.exists():
         return
-    from yaocai.publication import read_only
+    from foundation.publication import read_only
 
     published_run = None
     if layout.published.exists():
@@ -685,12 +693,14 @@ def _close_abandoned_runs(layout: Layout) -> None:
         try:
             ensure_lake(con)
             if published_run:
-                con.execute("update runs set status = 'published', gate_passed = true, published_at = ?, finished_at = ? "
-                            "where run_id = ? and status = 'running'", [published_run[1], published_run[1], published_run[0]])
-            con.execute(
-                "update runs set status = 'failed', finished_at = current_timestamp, "
-                "message = 'abandoned: the process ended before the run finished (killed or crashed)' "
-                "where status = 'running' and trigger = 'cli'")
+                record_run(con, published_run[0], {"status": "published", "gate_passed": True,
+                                                   "published_at": published_run[1], "finished_at": published_run[1]},
+                           only_while="running")
+            abandoned = con.execute("select run_id from runs where status = 'running' and trigger = 'cli'").fetchall()
+            for (run_id,) in abandoned:
+                record_run(con, run_id, {"status": "failed", "finished_at": dt.datetime.now(),
+                                         "message": "abandoned: the process ended before the run finished (killed or crashed)"},
+                           only_while="running")
         finally:
             con.close()
 
@@ -709,16 +719,18 @@ def _timed(name: str, step: Callable[[], dict], on_step: Callable[[str], None] |
 def _run_steps(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
                on_step: Callable[[str], None] | None = None, source: str = "files") -> RunContext:
     ctx = start_run(landing, warehouse, as_of, source=source)
-    try:
-        if source in ("api", "both"):
-            _timed("platform pull", lambda: pull_platform_step(ctx), on_step)
-        _timed("ingest", lambda: ingest_step(ctx, progress=progress), on_step)
-        _timed("reviews", lambda: reviews_step(ctx), on_step)
-        _timed("dbt build", lambda: build_step(ctx), on_step)
-        _timed("gate", lambda: gate_step(ctx), on_step)
-        _timed("publish", lambda: publish_step(ctx), on_step)
-    except BaseException as exc:
-        fail_run(ctx, f"{type(exc).__name__}: {exc}")
-        raise
-    _timed("reports", lambda: reports_step(ctx), on_step)  # raises ReportsFailed; the publication stands
+    for step in STEPS:
+        if not step.runs_for(ctx.source):
+            continue
+        function = globals()[step.function]
+        run = (lambda f=function: f(ctx, progress=progress)) if step.reports_progress else (lambda f=function: f(ctx))
+        if step.after_publish:
+            # raises ReportsFailed; the publication stands
+            _timed(step.label, run, on_step)
+            continue
+        try:
+            _timed(step.label, run, on_step)
+        except BaseException as exc:
+            fail_run(ctx, f"{type(exc).__name__}: {exc}")
+            raise
     return ctx

@@ -40,8 +40,8 @@ import pandas as pd
 
 from ingest.lake import ensure_lake
 from reports.labels import DECISIONS, STATUS_LABELS, parse_status
-from yaocai.layout import Layout
-from yaocai.locking import WarehouseBusy, warehouse_lock
+from foundation.layout import Layout
+from foundation.locking import WarehouseBusy, warehouse_lock
 
 log = logging.getLogger("yaocai.reviews")
 

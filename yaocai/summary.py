@@ -22,7 +22,7 @@ def _pct(value: float | None) -> str:
 
 
 def summarise(published: Path) -> str:
-    from yaocai.publication import read_only
+    from foundation.publication import read_only
 
     with read_only(published) as con:
         run = con.execute("select run_id, as_of, published_at from runs where status = 'published' "
