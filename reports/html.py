@@ -284,7 +284,6 @@ def render_html(data: ReportData, workbook_name: str | None = None) -> str:
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
-<link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>药采 yaocai 监测报告 {esc(data.as_of)}</title>
 <style>{CSS}</style>

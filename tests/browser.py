@@ -187,6 +187,16 @@ def _serve_folder(folder: Path) -> tuple[ThreadingHTTPServer, str]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the base class's name)
             pass
 
+        def do_GET(self) -> None:
+            # Chromium asks every server for /favicon.ico; the report is one
+            # self-contained file without one, so answer "nothing" instead of 404
+            # (which Chromium logs as a console error).
+            if self.path == "/favicon.ico":
+                self.send_response(204)
+                self.end_headers()
+                return
+            super().do_GET()
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
