@@ -142,3 +142,73 @@
 {% macro spark__date_text_zh(expression) -%}
     date_format({{ expression }}, "yyyy'年'MM'月'dd'日'")
 {%- endmacro %}
+
+
+{# ---- Spark only: the project's declared types (model contracts and seed
+   column_types, written for DuckDB) in Spark's spelling. Spark refuses
+   `varchar` without a length, has no hugeint, and its timestamp is
+   DuckDB's timestamptz (DuckDB's timestamp is its timestamp_ntz). These override dbt's own
+   dispatched macros on Spark (dbt looks in the root project first); DuckDB
+   keeps dbt's defaults. #}
+{% macro spark_type(data_type) -%}
+    {%- set lowered = data_type | string | trim | lower -%}
+    {%- if lowered in ('varchar', 'text') -%} string
+    {%- elif lowered == 'hugeint' -%} decimal(38, 0)
+    {#- DuckDB's timestamp has no time zone: Spark's timestamp_ntz (what
+        Spark reads from the lake's Parquet); Spark's timestamp is UTC-based -#}
+    {%- elif lowered == 'timestamp' -%} timestamp_ntz
+    {%- else -%} {{ data_type }}
+    {%- endif -%}
+{%- endmacro %}
+
+{# dbt's cast(): used by the contract check (get_empty_schema_sql). #}
+{% macro spark__cast(field, type) -%}
+    cast({{ field }} as {{ spark_type(type) }})
+{%- endmacro %}
+
+{# dbt-spark's seed table, with the column types translated. #}
+{% macro spark__create_csv_table(model, agate_table) %}
+  {%- set column_override = model['config'].get('column_types', {}) -%}
+  {%- set quote_seed_column = model['config'].get('quote_columns', None) -%}
+  {% set sql %}
+    create table {{ this.render() }} (
+        {%- for col_name in agate_table.column_names -%}
+            {%- set type = spark_type(column_override.get(col_name, adapter.convert_type(agate_table, loop.index0))) -%}
+            {{ adapter.quote_seed_column(col_name | string, quote_seed_column) }} {{ type }} {%- if not loop.last -%}, {%- endif -%}
+        {%- endfor -%}
+    )
+    {{ file_format_clause() }}
+    {{ comment_clause() }}
+  {% endset %}
+  {% call statement('_') -%}
+    {{ sql }}
+  {%- endcall %}
+  {{ return(sql) }}
+{% endmacro %}
+
+{# dbt-spark's seed rows as literals rather than bindings: its session
+   cursor writes a NULL binding as the text None and does not escape
+   apostrophes (seeds/monitoring_thresholds.csv has both). #}
+{% macro spark__load_csv_rows(model, agate_table) %}
+  {% set column_override = model['config'].get('column_types', {}) %}
+  {% set statements = [] %}
+  {% for chunk in agate_table.rows | batch(get_batch_size()) %}
+      {% set sql %}
+          insert into {{ this.render() }} values
+          {% for row in chunk -%}
+              ({%- for col_name in agate_table.column_names -%}
+                  {%- set type = spark_type(column_override.get(col_name, adapter.convert_type(agate_table, loop.index0))) -%}
+                  {%- set value = row[loop.index0] -%}
+                  {%- if value is none -%} cast(null as {{ type }})
+                  {%- else -%} cast('{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}' as {{ type }})
+                  {%- endif -%}
+                  {%- if not loop.last %}, {% endif -%}
+              {%- endfor -%})
+              {%- if not loop.last %},{% endif %}
+          {% endfor %}
+      {% endset %}
+      {% do adapter.add_query(sql, abridge_sql_log=True) %}
+      {% if loop.index0 == 0 %}{% do statements.append(sql) %}{% endif %}
+  {% endfor %}
+  {{ return(statements[0]) }}
+{% endmacro %}
