@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True, help="an empty folder for Spark's files")
     parser.add_argument("--as-of", default="2026-10-31")
     parser.add_argument("--select", default=None, help="dbt node selection (default: everything)")
+    parser.add_argument(
+        "--export", type=Path, default=None, help="write every table of Spark schema main (the marts) here as Parquet"
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -123,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         f"spark build: lake {len(names)} tables loaded in {loaded - started:.1f}s; dbt build {finished - loaded:.1f}s; "
         + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
     )
+    if args.export:
+        # the marts, one Parquet folder each, for a comparison with a DuckDB publication
+        for row in spark.sql("show tables in main").collect():
+            spark.table(f"main.{row.tableName}").write.mode("overwrite").parquet(str(args.export / row.tableName))
     return 0 if result.success else 1
 
 

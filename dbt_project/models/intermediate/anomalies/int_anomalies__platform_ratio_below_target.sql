@@ -22,7 +22,10 @@ institutions as (
 ),
 
 below as (
-    select r.*, t.target, i.fixmedins_name
+    -- r.* has platform_purchase_ratio's own target column; also selecting
+    -- t.target gave two columns named target: DuckDB renamed the second
+    -- (unused) and `target` below read r's, Spark refuses the ambiguity
+    select r.*, i.fixmedins_name
     from institution_months as r
     inner join city_targets as t using (city_admdvs, month, category_group)
     left join institutions as i using (fixmedins_code)
