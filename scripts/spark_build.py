@@ -68,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--as-of", default="2026-10-31")
     parser.add_argument("--select", default=None, help="dbt node selection (default: everything)")
     parser.add_argument(
+        "--no-unit-tests",
+        action="store_true",
+        help="leave dbt's unit tests out (a failing unit test skips its model and everything downstream)",
+    )
+    parser.add_argument(
         "--export", type=Path, default=None, help="write every table of Spark schema main (the marts) here as Parquet"
     )
     args = parser.parse_args(argv)
@@ -112,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"as_of": args.as_of}),
         "--no-use-colors",
     ]
+    if args.no_unit_tests:
+        command += ["--exclude-resource-type", "unit_test"]
     if args.select:
         command += ["--select", args.select]
     result = dbtRunner().invoke(command)

@@ -128,12 +128,13 @@
 {%- endmacro %}
 {% macro spark__format_text(template, arguments) -%}
     {%- set printf = modules.re.sub('\\{:([^}]*)\\}', '%\\1', template.replace('%', '%%')).replace('{}', '%s') -%}
-    {#- Java's %f refuses Spark decimals: number placeholders get doubles -#}
+    {#- Java's %f refuses Spark decimals: number placeholders get doubles;
+        %s would print a date as its day number: `{}` arguments become text -#}
     {%- set placeholders = modules.re.findall('\\{(:[^}]*)?\\}', template) -%}
     {%- set parts = split_top_level_commas(arguments) -%}
     format_string('{{ printf | replace("'", "\\'") }}'
     {%- for part in parts -%}
-        , {{ 'cast(' ~ part ~ ' as double)' if loop.index0 < placeholders | length and placeholders[loop.index0] else part }}
+        , cast({{ part }} as {{ 'double' if loop.index0 < placeholders | length and placeholders[loop.index0] else 'string' }})
     {%- endfor -%})
 {%- endmacro %}
 {# The comma-separated SQL expressions of `text` (commas inside brackets or

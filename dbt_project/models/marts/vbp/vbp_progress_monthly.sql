@@ -48,7 +48,8 @@ final as (
         m.month,
         q.month_qty as purchased_qty_month,
         sum(q.month_qty) over cumulative as purchased_qty_cumulative,
-        sum(q.month_qty) over cumulative / m.agreed_qty as completion_rate_cumulative,
+        -- as double on both engines (DuckDB divides decimals as doubles, Spark keeps decimals)
+        cast(sum(q.month_qty) over cumulative as double) / cast(m.agreed_qty as double) as completion_rate_cumulative,
         greatest(0, {{ days_between('m.period_start',
                  'least(last_day(m.month), m.period_end, ' ~ as_of_date() ~ ')') }} + 1)
             / ({{ days_between('m.period_start', 'm.period_end') }} + 1) as expected_progress,
