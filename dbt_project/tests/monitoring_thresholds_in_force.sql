@@ -7,7 +7,7 @@
     {%- for name in anomaly_type['thresholds'] if name not in names -%}{%- do names.append(name) -%}{%- endfor -%}
 {%- endfor %}
 with required as (
-    select unnest([{% for name in names %}'{{ name }}'{{ ", " if not loop.last }}{% endfor %}]) as name
+    select name from (values {% for name in names %}('{{ name }}'){{ ", " if not loop.last }}{% endfor %}) as required_names(name)
 ),
 
 in_force as (

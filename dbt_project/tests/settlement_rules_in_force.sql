@@ -3,12 +3,12 @@
 -- versions of one parameter in force at once (seeds/settlement_rules.csv).
 -- Rows returned = problems.
 with required as (
-    select unnest([
-        'settlement_due_days', 'direct_settlement', 'prepayment_share', 'prepayment_review_window_days',
-        'prepayment_ahead_ratio', 'retention_share', 'retention_min_completion',
-        'retention_offplatform_max_findings', 'retention_substitution_max_findings',
-        'payment_standard_tolerance', 'payment_standard_fund_share_above', 'credit_fill_rate_min'
-    ]) as name
+    select name from (values
+        ('settlement_due_days'), ('direct_settlement'), ('prepayment_share'), ('prepayment_review_window_days'),
+        ('prepayment_ahead_ratio'), ('retention_share'), ('retention_min_completion'),
+        ('retention_offplatform_max_findings'), ('retention_substitution_max_findings'),
+        ('payment_standard_tolerance'), ('payment_standard_fund_share_above'), ('credit_fill_rate_min')
+    ) as required_names(name)
 ),
 
 in_force as (

@@ -25,8 +25,8 @@ changes as (
         cast(date_trunc('month', valid_from) as date) as month,
         min(valid_from) as first_change,
         max(valid_from) as last_change,
-        arg_min(previous_price, valid_from) as old_price,
-        arg_max(listed_price, valid_from) as new_price,
+        min_by(previous_price, valid_from) as old_price,
+        max_by(listed_price, valid_from) as new_price,
         count(*) as changes
     from listed
     where previous_price is not null and previous_valid_to = valid_from
@@ -58,12 +58,12 @@ volumes as (
 rises as (
     select c.*, p.generic_name, p.manufacturer, p.convrat, coalesce(p.min_unit, '单位') as min_unit,
            p.pack_unit, v.lookback_amount, v.lookback_packs, v.lookback_institutions,
-           c.new_price / c.old_price - 1 as rise
+           cast(c.new_price as double) / cast(c.old_price as double) - 1 as rise
     from changes as c
     inner join products as p using (med_list_codg)
     inner join volumes as v using (med_list_codg, month)
     where c.old_price > 0
-        and c.new_price / c.old_price - 1 >= {{ threshold('listed_price_rise_min_rise') }}
+        and cast(c.new_price as double) / cast(c.old_price as double) - 1 >= {{ threshold('listed_price_rise_min_rise') }}
         and v.lookback_amount >= {{ threshold('price_anomaly_min_amount') }}
 )
 
@@ -71,8 +71,8 @@ select
     'listed_price_rise' as anomaly_type,
     med_list_codg,
     month,
-    new_price / convrat as metric_value,
-    old_price / convrat as reference_value,
+    cast(new_price as double) / cast(convrat as double) as metric_value,
+    cast(old_price as double) / cast(convrat as double) as reference_value,
     'previous_listed_price' as reference_type,
     rise as gap,
     cast((new_price - old_price) * lookback_packs as decimal(18, 4)) as excess_amount,
@@ -80,9 +80,9 @@ select
     lookback_institutions as benchmark_institutions,
     'listed_price_rise_min_rise' as threshold_name,
     {{ threshold('listed_price_rise_min_rise') }} as threshold_value,
-    format('{}（{}，{}）挂网价于{}由{:.2f}元/{}调整为{:.2f}元/{}（每{}{:.4f}元），上涨{:.1f}%。调价前{}天{}家公立机构采购{:.0f}{}，按该采购量测算增支{:.2f}元。请说明挂网价上涨的原因及成本依据（函询对象：生产企业）。',
+    {% call format_text('{}（{}，{}）挂网价于{}由{:.2f}元/{}调整为{:.2f}元/{}（每{}{:.4f}元），上涨{:.1f}%。调价前{}天{}家公立机构采购{:.0f}{}，按该采购量测算增支{:.2f}元。请说明挂网价上涨的原因及成本依据（函询对象：生产企业）。') %}
         generic_name, med_list_codg, manufacturer, last_change, old_price, coalesce(pack_unit, '包装'),
-        new_price, coalesce(pack_unit, '包装'), min_unit, new_price / convrat, 100 * rise,
+        new_price, coalesce(pack_unit, '包装'), min_unit, cast(new_price as double) / cast(convrat as double), 100 * rise,
         cast({{ threshold('listed_price_rise_lookback_days') }} as integer), lookback_institutions,
-        lookback_packs, coalesce(pack_unit, '包装'), (new_price - old_price) * lookback_packs) as detail
+        lookback_packs, coalesce(pack_unit, '包装'), (new_price - old_price) * lookback_packs{% endcall %} as detail
 from rises

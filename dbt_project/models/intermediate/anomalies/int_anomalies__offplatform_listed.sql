@@ -19,8 +19,8 @@ select
     'platform_listed' as reference_type,
     offplatform_listed_share as gap,
     offplatform_listed_amount as excess_amount,
-    format('{}（{}）{}年{}月在省级平台外采购已挂网{}{}个品规，金额{:.2f}元，占当月该类采购金额的{:.1f}%。请说明已挂网产品未通过省级平台采购的原因。',
+    {% call format_text('{}（{}）{}年{}月在省级平台外采购已挂网{}{}个品规，金额{:.2f}元，占当月该类采购金额的{:.1f}%。请说明已挂网产品未通过省级平台采购的原因。') %}
         fixmedins_name, fixmedins_code, year(month), month(month),
         case category_group when 'drug' then '药品' when 'hvc' then '高值医用耗材' when 'lvc' then '低值医用耗材' else '检验试剂' end,
-        offplatform_listed_products, offplatform_listed_amount, 100 * offplatform_listed_share) as detail
+        offplatform_listed_products, offplatform_listed_amount, 100 * offplatform_listed_share{% endcall %} as detail
 from offplatform

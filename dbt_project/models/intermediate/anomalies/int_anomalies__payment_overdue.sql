@@ -26,14 +26,14 @@ select
     cast(case when payment_status = 'paid_late' then invoice_amount else outstanding_amount end as decimal(18, 4))
         as excess_amount,
     case when payment_status = 'paid_late' then
-        format('{}（{}）{}确认收货入库的{}发票{}（金额{:.2f}元），于{}才付清，距确认收货{}天，超过{}天的回款期限{}天。请说明拖欠货款的原因，并说明此后按期回款的措施。',
-            coalesce(fixmedins_name, fixmedins_code), fixmedins_code, strftime(confirm_date, '%Y年%m月%d日'),
-            coalesce(supplier_name, '配送企业'), invoice_no, invoice_amount, strftime(cast(paid_at as date), '%Y年%m月%d日'),
-            days_to_payment, {{ var('platform_payment_due_days') }}, days_to_payment - {{ var('platform_payment_due_days') }})
+        {% call format_text('{}（{}）{}确认收货入库的{}发票{}（金额{:.2f}元），于{}才付清，距确认收货{}天，超过{}天的回款期限{}天。请说明拖欠货款的原因，并说明此后按期回款的措施。') %}
+            coalesce(fixmedins_name, fixmedins_code), fixmedins_code, {{ date_text_zh('confirm_date') }},
+            coalesce(supplier_name, '配送企业'), invoice_no, invoice_amount, {{ date_text_zh('cast(paid_at as date)') }},
+            days_to_payment, {{ var('platform_payment_due_days') }}, days_to_payment - {{ var('platform_payment_due_days') }}{% endcall %}
     else
-        format('{}（{}）{}确认收货入库的{}发票{}（金额{:.2f}元），截至{}仍有{:.2f}元未支付，距确认收货已{}天，超过{}天的回款期限。请说明拖欠货款的原因，并尽快支付欠款。',
-            coalesce(fixmedins_name, fixmedins_code), fixmedins_code, strftime(confirm_date, '%Y年%m月%d日'),
-            coalesce(supplier_name, '配送企业'), invoice_no, invoice_amount, strftime({{ as_of_date() }}, '%Y年%m月%d日'),
-            outstanding_amount, days_outstanding, {{ var('platform_payment_due_days') }})
+        {% call format_text('{}（{}）{}确认收货入库的{}发票{}（金额{:.2f}元），截至{}仍有{:.2f}元未支付，距确认收货已{}天，超过{}天的回款期限。请说明拖欠货款的原因，并尽快支付欠款。') %}
+            coalesce(fixmedins_name, fixmedins_code), fixmedins_code, {{ date_text_zh('confirm_date') }},
+            coalesce(supplier_name, '配送企业'), invoice_no, invoice_amount, {{ date_text_zh(as_of_date()) }},
+            outstanding_amount, days_outstanding, {{ var('platform_payment_due_days') }}{% endcall %}
     end as detail
 from overdue

@@ -22,7 +22,10 @@ institutions as (
 ),
 
 below as (
-    select r.*, t.target, i.fixmedins_name
+    -- r.* has platform_purchase_ratio's own target column; also selecting
+    -- t.target gave two columns named target: DuckDB renamed the second
+    -- (unused) and `target` below read r's, Spark refuses the ambiguity
+    select r.*, i.fixmedins_name
     from institution_months as r
     inner join city_targets as t using (city_admdvs, month, category_group)
     left join institutions as i using (fixmedins_code)
@@ -39,8 +42,8 @@ select
     'city_target' as reference_type,
     target - ratio as gap,
     gap_amount as excess_amount,
-    format('{}（{}）{}年{}月{}采购总额{:.2f}元，其中省级平台采购{:.2f}元，网采率{:.1f}%，低于目标{:.0f}%，需再通过平台采购{:.2f}元方达标。请说明网下采购的原因。',
+    {% call format_text('{}（{}）{}年{}月{}采购总额{:.2f}元，其中省级平台采购{:.2f}元，网采率{:.1f}%，低于目标{:.0f}%，需再通过平台采购{:.2f}元方达标。请说明网下采购的原因。') %}
         fixmedins_name, fixmedins_code, year(month), month(month),
         case category_group when 'drug' then '药品' when 'hvc' then '高值医用耗材' else category_group end,
-        total_amount, platform_amount, 100 * ratio, 100 * target, gap_amount) as detail
+        total_amount, platform_amount, 100 * ratio, 100 * target, gap_amount{% endcall %} as detail
 from below

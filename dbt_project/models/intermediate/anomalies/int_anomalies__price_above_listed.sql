@@ -16,9 +16,9 @@ above_listed as (
         fixmedins_code,
         med_list_codg,
         month,
-        any_value(fixmedins_name) as fixmedins_name,
-        any_value(generic_name) as generic_name,
-        coalesce(any_value(min_unit), '单位') as min_unit,
+        {{ any_of('fixmedins_name') }} as fixmedins_name,
+        {{ any_of('generic_name') }} as generic_name,
+        coalesce({{ any_of('min_unit') }}, '单位') as min_unit,
         sum(amount) as paid_amount,
         cast(sum(listed_price * purc_retn_cnt) as decimal(18, 4)) as listed_amount,
         cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
@@ -41,8 +41,8 @@ select
     'product' as benchmark_level,
     'anomaly_above_listed_min_excess' as threshold_name,
     {{ threshold('anomaly_above_listed_min_excess') }} as threshold_value,
-    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，高于同期挂网价{:.4f}元/{}，高出{:.1f}%，超挂网价金额{:.2f}元。请说明采购价格高于挂网价的原因。',
+    {% call format_text('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，高于同期挂网价{:.4f}元/{}，高出{:.1f}%，超挂网价金额{:.2f}元。请说明采购价格高于挂网价的原因。') %}
         fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
         paid_unit_price, min_unit, listed_unit_price, min_unit,
-        100 * (paid_unit_price / listed_unit_price - 1), paid_amount - listed_amount) as detail
+        100 * (paid_unit_price / listed_unit_price - 1), paid_amount - listed_amount{% endcall %} as detail
 from above_listed

@@ -23,14 +23,14 @@ per_institution as (
         fixmedins_code,
         med_list_codg,
         month,
-        any_value(fixmedins_name) as fixmedins_name,
-        any_value(ownership) as ownership,
-        any_value(generic_name) as generic_name,
-        coalesce(any_value(min_unit), '单位') as min_unit,
+        {{ any_of('fixmedins_name') }} as fixmedins_name,
+        {{ any_of('ownership') }} as ownership,
+        {{ any_of('generic_name') }} as generic_name,
+        coalesce({{ any_of('min_unit') }}, '单位') as min_unit,
         sum(amount) as paid_amount,
         cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
-        any_value(peer_median_unit_price) as peer_median_unit_price,
-        any_value(peer_institutions) as peer_institutions,
+        {{ any_of('peer_median_unit_price') }} as peer_median_unit_price,
+        {{ any_of('peer_institutions') }} as peer_institutions,
         sum(amount) - cast(sum(peer_median_unit_price * qty_min_units) as decimal(18, 4)) as excess_amount,
         -- paid ÷ listed over the lines with a listed price (NULL when none)
         cast(sum(amount) filter (where listed_price > 0) as double)
@@ -54,7 +54,7 @@ peer_ratios as (
 ),
 
 outliers as (
-    select p.* exclude (paid_to_listed, ownership), p.paid_to_listed, pr.peer_median_paid_to_listed
+    select {{ star_except(['paid_to_listed', 'ownership'], alias='p') }}, p.paid_to_listed, pr.peer_median_paid_to_listed
     from per_institution as p
     left join peer_ratios as pr using (med_list_codg, month)
     where p.paid_unit_price >= {{ threshold('anomaly_peer_outlier_ratio') }} * p.peer_median_unit_price
@@ -77,13 +77,13 @@ select
     peer_institutions as benchmark_institutions,
     'anomaly_peer_outlier_ratio' as threshold_name,
     {{ threshold('anomaly_peer_outlier_ratio') }} as threshold_value,
-    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，为同月{}家公立机构采购价中位数{:.4f}元/{}的{:.2f}倍{}，按中位价计多支付{:.2f}元。请说明价格明显高于同级同类机构的原因。',
+    {% call format_text('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，为同月{}家公立机构采购价中位数{:.4f}元/{}的{:.2f}倍{}，按中位价计多支付{:.2f}元。请说明价格明显高于同级同类机构的原因。') %}
         fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
         paid_unit_price, min_unit, peer_institutions, peer_median_unit_price, min_unit,
         paid_unit_price / peer_median_unit_price,
         case when paid_to_listed is not null and peer_median_paid_to_listed is not null
-             then format('（按挂网价计，本机构支付挂网价的{:.1f}%，同类机构中位数为{:.1f}%）',
-                         100 * paid_to_listed, 100 * peer_median_paid_to_listed)
+             then {% call format_text('（按挂网价计，本机构支付挂网价的{:.1f}%，同类机构中位数为{:.1f}%）') %}
+                         100 * paid_to_listed, 100 * peer_median_paid_to_listed{% endcall %}
              else '' end,
-        excess_amount) as detail
+        excess_amount{% endcall %} as detail
 from outliers

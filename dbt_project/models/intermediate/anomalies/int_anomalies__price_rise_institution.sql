@@ -63,10 +63,10 @@ select
     'institution' as benchmark_level,
     'price_rise_institution_min_rise' as threshold_name,
     {{ threshold('price_rise_institution_min_rise') }} as threshold_value,
-    format('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，较上月{:.4f}元/{}上涨{:.1f}%{}，按本月采购量{:.0f}{}计多支付{:.2f}元。请说明采购价格短期内明显上涨的原因。',
+    {% call format_text('{}（{}）{}年{}月采购{}（{}），加权单价{:.4f}元/{}，较上月{:.4f}元/{}上涨{:.1f}%{}，按本月采购量{:.0f}{}计多支付{:.2f}元。请说明采购价格短期内明显上涨的原因。') %}
         fixmedins_name, fixmedins_code, year(month), month(month), generic_name, med_list_codg,
         unit_price, min_unit, previous_unit_price, min_unit, 100 * rise,
         case when listed_change is not null
-             then format('（同期挂网价变动{:+.1f}%）', 100 * listed_change) else '' end,
-        qty, min_unit, (unit_price - previous_unit_price) * cast(qty as double)) as detail
+             then {% call format_text('（同期挂网价变动{:+.1f}%）') %} 100 * listed_change{% endcall %} else '' end,
+        qty, min_unit, (unit_price - previous_unit_price) * cast(qty as double){% endcall %} as detail
 from rises

@@ -51,10 +51,10 @@ select
     r.institutions as benchmark_institutions,
     'price_rise_product_min_rise' as threshold_name,
     {{ threshold('price_rise_product_min_rise') }} as threshold_value,
-    format('{}（{}，{}）{}年{}月{}家公立机构采购价中位数{:.4f}元/{}，较上月（{}家机构）{:.4f}元/{}上涨{:.1f}%，按本月公立机构采购量{:.0f}{}计多支付{:.2f}元。请说明价格短期内明显上涨的原因及依据（函询对象：生产企业及配送企业）。',
+    {% call format_text('{}（{}，{}）{}年{}月{}家公立机构采购价中位数{:.4f}元/{}，较上月（{}家机构）{:.4f}元/{}上涨{:.1f}%，按本月公立机构采购量{:.0f}{}计多支付{:.2f}元。请说明价格短期内明显上涨的原因及依据（函询对象：生产企业及配送企业）。') %}
         r.generic_name, r.med_list_codg, p.manufacturer, year(r.month), month(r.month),
         r.institutions, r.median_unit_price, r.min_unit, r.previous_institutions,
         r.previous_median_unit_price, r.min_unit, 100 * r.rise, r.qty, r.min_unit,
-        (r.median_unit_price - r.previous_median_unit_price) * r.qty) as detail
+        (r.median_unit_price - r.previous_median_unit_price) * r.qty{% endcall %} as detail
 from rises as r
 left join products as p using (med_list_codg)

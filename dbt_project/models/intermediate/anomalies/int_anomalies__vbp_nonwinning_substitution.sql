@@ -14,8 +14,8 @@ select
     'winning_volume' as reference_type,
     nonwinning_share - 0.5 as gap,
     case when nonwinning_share >= 0.8 then 'high' when nonwinning_share >= 0.65 then 'medium' else 'low' end as severity,
-    format('{}（{}）集采批次{}品种{}协议期{}至{}：非中选产品采购量{:.0f}，超过中选产品采购量{:.0f}（非中选占比{:.1f}%）。请说明以非中选产品替代中选产品的原因。',
+    {% call format_text('{}（{}）集采批次{}品种{}协议期{}至{}：非中选产品采购量{:.0f}，超过中选产品采购量{:.0f}（非中选占比{:.1f}%）。请说明以非中选产品替代中选产品的原因。') %}
         fixmedins_name, fixmedins_code, batch_code, group_code, period_start, period_end,
-        nonwinning_qty, purchased_qty, 100 * nonwinning_share) as detail
+        nonwinning_qty, purchased_qty, 100 * nonwinning_share{% endcall %} as detail
 from {{ ref('vbp_completion') }}
 where is_nonwinning_over_winning and ownership = 'public'

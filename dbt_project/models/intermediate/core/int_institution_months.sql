@@ -33,7 +33,7 @@ bounds as (
 ),
 
 months as (
-    select cast(unnest(generate_series(first_month, last_month, interval 1 month)) as date) as month
+    select {{ month_series('first_month', 'last_month') }} as month
     from bounds
 ),
 

@@ -17,13 +17,13 @@ invoices as (
         fixmedins_code,
         coalesce(supplier_name, '') as supplier_key,
         invoice_no,
-        any_value(supplier_name) as supplier_name,
-        any_value(invoice_code) as invoice_code,
+        {{ any_of('supplier_name') }} as supplier_name,
+        {{ any_of('invoice_code') }} as invoice_code,
         min(invoice_date) as invoice_date,
         -- invoiceTotal is the invoice's total, repeated on each shipment it covers
         max(invoice_total) as invoice_amount,
         count(*) as shipments,
-        string_agg(distinct order_no, ',') as order_nos,
+        {{ distinct_string_agg('order_no', "','") }} as order_nos,
         bool_and(confirm_at is not null and cast(confirm_at as date) <= {{ as_of_date() }}) as all_confirmed,
         max(confirm_at) filter (where cast(confirm_at as date) <= {{ as_of_date() }}) as confirm_at
     from shipments
@@ -57,7 +57,7 @@ paid as (
 )
 
 select
-    i.* exclude (supplier_key),
+    {{ star_except(['supplier_key'], alias='i') }},
     cast(i.confirm_at as date) as confirm_date,
     cast(i.confirm_at as date) + {{ var('platform_payment_due_days') }} as due_date,
     p.paid_amount,

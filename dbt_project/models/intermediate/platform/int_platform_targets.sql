@@ -9,7 +9,7 @@ with cities as (
 ),
 
 groups as (
-    select unnest(['drug', 'hvc', 'lvc', 'ivd']) as category_group
+    select category_group from (values ('drug'), ('hvc'), ('lvc'), ('ivd')) as category_groups(category_group)
 ),
 
 plan as (

@@ -37,7 +37,7 @@ regional as (
     select basis, 'city' as region_level, city_admdvs as admdvs, category_group, month, item, amount, qty
     from item_lines
     union all
-    select basis, 'all', null, category_group, month, item, amount, qty
+    select basis, 'all' as region_level, null as admdvs, category_group, month, item, amount, qty
     from item_lines
 ),
 

@@ -26,13 +26,13 @@ summed as (
         fixmedins_code,
         med_list_codg,
         month,
-        any_value(fixmedins_name) as fixmedins_name,
-        any_value(ownership) as ownership,
-        any_value(admdvs) as admdvs,
-        any_value(city_admdvs) as city_admdvs,
-        any_value(category_group) as category_group,
-        any_value(generic_name) as generic_name,
-        any_value(min_unit) as min_unit,
+        {{ any_of('fixmedins_name') }} as fixmedins_name,
+        {{ any_of('ownership') }} as ownership,
+        {{ any_of('admdvs') }} as admdvs,
+        {{ any_of('city_admdvs') }} as city_admdvs,
+        {{ any_of('category_group') }} as category_group,
+        {{ any_of('generic_name') }} as generic_name,
+        {{ any_of('min_unit') }} as min_unit,
         sum(qty_min_units) as qty,
         sum(amount) as amount,
         sum(purc_retn_cnt) as packs,
@@ -57,7 +57,7 @@ final as (
         cast(s.qty as double) * specs.unit_price_ratio as equivalent_qty,
         cast(s.amount as double) / (cast(s.qty as double) * specs.unit_price_ratio) as normalised_unit_price
     from summed as s
-    left join specs using (med_list_codg)
+    left join specs on specs.med_list_codg = s.med_list_codg
 )
 
 select * from final

@@ -12,8 +12,8 @@ products as (
 
 groups as (
     select batch_code, group_code,
-           any_value(generic_name order by med_list_codg) as generic_name,
-           any_value(dosage_form order by med_list_codg) as dosage_form
+           {{ first_by('generic_name', 'med_list_codg') }} as generic_name,
+           {{ first_by('dosage_form', 'med_list_codg') }} as dosage_form
     from results
     group by batch_code, group_code
 ),

@@ -26,9 +26,9 @@ with findings as (
 identified as (
     select
         {{ anomaly_id(["anomaly_type", "fixmedins_code", "coalesce(med_list_codg, '')",
-                       "case when anomaly_type = 'vbp_lagging' then '' else cast(month as varchar) end",
+                       "case when anomaly_type = 'vbp_lagging' then '' else cast(month as string) end",
                        "coalesce(batch_code, '')", "coalesce(group_code, '')",
-                       "coalesce(cast(period_start as varchar), '')", "coalesce(category_group, '')",
+                       "coalesce(cast(period_start as string), '')", "coalesce(category_group, '')",
                        "supplier_name", "invoice_no"]) }} as anomaly_id,
         anomaly_type,
         coalesce(severity, case
@@ -81,7 +81,7 @@ reviewed as (
 
 final as (
     select
-        * exclude (decided_status, worse_since_dismissal, review_reason, reviewed_by, reviewed_at),
+        {{ star_except(['decided_status', 'worse_since_dismissal', 'review_reason', 'reviewed_by', 'reviewed_at']) }},
         case
             when decided_status is null then 'open'
             when worse_since_dismissal then 'reopened'

@@ -51,8 +51,9 @@ final as (
         unit_price / listed_unit_price - 1 as deviation_vs_listed,
         unit_price / winning_unit_price - 1 as deviation_vs_winning,
         unit_price / peer_median_unit_price - 1 as deviation_vs_peer_median,
-        sign * qty_min_units as net_qty_min_units,
-        sign * amount as net_amount
+        -- cast: integer × decimal(18, x) widens to decimal(29, x) on Spark
+        cast(sign * qty_min_units as decimal(18, 6)) as net_qty_min_units,
+        cast(sign * amount as decimal(18, 4)) as net_amount
     from referenced
 )
 

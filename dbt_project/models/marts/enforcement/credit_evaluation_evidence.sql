@@ -41,15 +41,15 @@ items as (
         supplier_name as party_code,
         supplier_name as party_name,
         month,
-        cast(month as varchar) as occurrence,
+        cast(month as string) as occurrence,
         cast(coalesce(ordered_amount, 0) - coalesce(delivered_amount, 0) as decimal(18, 4)) as amount,
         fill_rate as metric_value,
-        null::varchar as anomaly_id
+        cast(null as string) as anomaly_id
     from fill
     union all
     select
         'price_above_listed', 'manufacturer', coalesce(p.manufacturer, '(未知生产企业)'), p.manufacturer,
-        f.month, cast(f.month as varchar), cast(coalesce(f.excess_amount, 0) as decimal(18, 4)), f.metric_value, f.anomaly_id
+        f.month, cast(f.month as string), cast(coalesce(f.excess_amount, 0) as decimal(18, 4)), f.metric_value, f.anomaly_id
     from findings as f
     left join products as p using (med_list_codg)
     where f.anomaly_type = 'price_above_listed'
@@ -58,8 +58,8 @@ items as (
         f.anomaly_type, 'institution', f.fixmedins_code, i.fixmedins_name,
         f.month,
         case when f.anomaly_type = 'vbp_nonwinning_substitution'
-             then concat_ws('|', f.batch_code, f.group_code, cast(f.period_start as varchar))
-             else cast(f.month as varchar) end,
+             then concat_ws('|', f.batch_code, f.group_code, cast(f.period_start as string))
+             else cast(f.month as string) end,
         cast(coalesce(f.excess_amount, 0) as decimal(18, 4)), f.metric_value, f.anomaly_id
     from findings as f
     left join institutions as i using (fixmedins_code)
@@ -72,15 +72,15 @@ evidence as (
         evidence_type,
         party_type,
         party_code,
-        any_value(party_name) as party_name,
+        {{ any_of('party_name') }} as party_name,
         count(distinct occurrence) as occurrences,
-        string_agg(distinct strftime(month, '%Y-%m'), ',' order by strftime(month, '%Y-%m')) as months,
+        {{ sorted_string_agg(year_month_text('month'), "','", distinct=true) }} as months,
         min(month) as first_month,
         max(month) as last_month,
         count(*) as items,
         sum(amount) as amount,
         min(metric_value) as worst_fill_rate_or_min_metric,
-        string_agg(anomaly_id, ',' order by anomaly_id) as anomaly_ids
+        {{ sorted_string_agg('anomaly_id', "','") }} as anomaly_ids
     from items
     group by evidence_type, party_type, party_code
 ),
@@ -126,17 +126,17 @@ select
     r.reviewed_by,
     r.reviewed_at,
     case g.evidence_type
-        when 'supply_shortfall' then format('{}在{}个月（{}）配送率低于{:.0f}%（最低{:.1f}%），未配送金额{:.2f}元（断供）。',
+        when 'supply_shortfall' then {% call format_text('{}在{}个月（{}）配送率低于{:.0f}%（最低{:.1f}%），未配送金额{:.2f}元（断供）。') %}
             g.party_name, g.occurrences, g.months, 100 * {{ settlement_rule('credit_fill_rate_min') }},
-            100 * g.worst_fill_rate_or_min_metric, g.amount)
-        when 'price_above_listed' then format('{}的产品在{}个月（{}）被以高于挂网价采购，超出金额{:.2f}元（{}条发现）。',
-            g.party_code, g.occurrences, g.months, g.amount, g.items)
-        when 'payment_overdue' then format('{}（{}）在{}个月（{}）逾期回款{}笔，涉及金额{:.2f}元。',
-            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences, g.months, g.items, g.amount)
-        when 'offplatform_listed' then format('{}（{}）在{}个月（{}）网下采购挂网产品，{}条发现。',
-            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences, g.months, g.items)
-        else format('{}（{}）在{}个集采协议中以非中选产品替代中选产品。',
-            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences)
+            100 * g.worst_fill_rate_or_min_metric, g.amount{% endcall %}
+        when 'price_above_listed' then {% call format_text('{}的产品在{}个月（{}）被以高于挂网价采购，超出金额{:.2f}元（{}条发现）。') %}
+            g.party_code, g.occurrences, g.months, g.amount, g.items{% endcall %}
+        when 'payment_overdue' then {% call format_text('{}（{}）在{}个月（{}）逾期回款{}笔，涉及金额{:.2f}元。') %}
+            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences, g.months, g.items, g.amount{% endcall %}
+        when 'offplatform_listed' then {% call format_text('{}（{}）在{}个月（{}）网下采购挂网产品，{}条发现。') %}
+            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences, g.months, g.items{% endcall %}
+        else {% call format_text('{}（{}）在{}个集采协议中以非中选产品替代中选产品。') %}
+            coalesce(g.party_name, g.party_code), g.party_code, g.occurrences{% endcall %}
     end as detail
 from graded as g
 left join levels as l on l.evidence_type = g.evidence_type and l.level_rank = g.proposed_level_rank

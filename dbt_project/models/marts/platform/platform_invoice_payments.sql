@@ -18,9 +18,9 @@ timed as (
     select
         v.*,
         case when v.paid_at is not null and v.confirm_at is not null
-             then date_diff('day', v.confirm_date, cast(v.paid_at as date)) end as days_to_payment,
+             then {{ days_between('v.confirm_date', 'cast(v.paid_at as date)') }} end as days_to_payment,
         case when v.paid_at is null and v.confirm_at is not null
-             then date_diff('day', v.confirm_date, {{ as_of_date() }}) end as days_outstanding
+             then {{ days_between('v.confirm_date', as_of_date()) }} end as days_outstanding
     from invoices as v
 )
 

@@ -26,9 +26,9 @@ monthly as (
         fixmedins_code,
         month,
         category_group,
-        any_value(ownership) as ownership,
-        any_value(admdvs) as admdvs,
-        any_value(city_admdvs) as city_admdvs,
+        {{ any_of('ownership') }} as ownership,
+        {{ any_of('admdvs') }} as admdvs,
+        {{ any_of('city_admdvs') }} as city_admdvs,
         sum(case when is_platform then net_amount else 0 end) as platform_amount,
         sum(net_amount) as total_amount,
         count(*) as line_count

@@ -31,7 +31,7 @@ by_region as (
            sum(platform_amount), sum(total_amount), count(distinct fixmedins_code)
     from institution_months group by all
     union all
-    select 'all', null, null, month, category_group,
+    select 'all' as region_level, null as admdvs, null as city_admdvs, month, category_group,
            sum(platform_amount), sum(total_amount), count(distinct fixmedins_code)
     from institution_months group by all
 ),
@@ -42,7 +42,7 @@ missing as (
     union all
     select 'city', city_admdvs, month, count(*) filter (where not has_uploads) from completeness group by all
     union all
-    select 'all', null, month, count(*) filter (where not has_uploads) from completeness group by all
+    select 'all' as region_level, null as admdvs, month, count(*) filter (where not has_uploads) from completeness group by all
 ),
 
 with_ytd as (

@@ -47,7 +47,7 @@ generic_values as (
         null as med_list_codg,
         month,
         fixmedins_code,
-        any_value(city_admdvs) as city_admdvs,
+        {{ any_of('city_admdvs') }} as city_admdvs,
         sum(amount) as amount,
         sum(equivalent_qty) as qty
     from institution_months
@@ -81,7 +81,7 @@ benchmarks as (
         median(unit_price) as median_unit_price,
         -- clamped into [min, median]: interpolating between equal values
         -- can land one ulp outside them
-        least(greatest(quantile_cont(unit_price, 0.1), min(unit_price)), median(unit_price)) as p10_unit_price,
+        least(greatest(percentile_cont(0.1) within group (order by unit_price), min(unit_price)), median(unit_price)) as p10_unit_price,
         min(unit_price) as min_unit_price,
         max(unit_price) as max_unit_price,
         count(*) as institutions,
@@ -100,10 +100,10 @@ product_attributes as (
 ),
 
 group_attributes as (
-    select generic_group as benchmark_key, any_value(category_group) as category_group,
-           any_value(generic_name) as generic_name, any_value(dosage_form) as dosage_form,
-           any_value(representative_spec) as spec, any_value(representative_convrat) as convrat,
-           any_value(min_unit order by med_list_codg) as min_unit
+    select generic_group as benchmark_key, {{ any_of('category_group') }} as category_group,
+           {{ any_of('generic_name') }} as generic_name, {{ any_of('dosage_form') }} as dosage_form,
+           {{ any_of('representative_spec') }} as spec, {{ any_of('representative_convrat') }} as convrat,
+           {{ first_by('min_unit', 'med_list_codg') }} as min_unit
     from specs
     where generic_group is not null
     group by generic_group

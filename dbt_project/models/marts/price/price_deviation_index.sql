@@ -16,8 +16,8 @@ final as (
         fixmedins_code,
         month,
         category_group,
-        any_value(ownership) as ownership,
-        any_value(admdvs) as admdvs,
+        {{ any_of('ownership') }} as ownership,
+        {{ any_of('admdvs') }} as admdvs,
         {{ price_deviation_aggregates() }},
         count(*) as line_count
     from eligible

@@ -18,9 +18,9 @@ final as (
     select
         med_list_codg,
         month,
-        any_value(category_group) as category_group,
-        any_value(generic_name) as generic_name,
-        any_value(min_unit) as min_unit,
+        {{ any_of('category_group') }} as category_group,
+        {{ any_of('generic_name') }} as generic_name,
+        {{ any_of('min_unit') }} as min_unit,
         {{ price_deviation_aggregates() }},
         sum(qty_min_units) as qty_min_units,
         count(distinct fixmedins_code) as institution_count,

@@ -26,7 +26,7 @@ by_region as (
            sum(actual_amount), sum(reference_amount), sum(eligible_amount), count(*), sum(line_count)
     from institution_rows group by all
     union all
-    select 'all', null, month, category_group,
+    select 'all' as region_level, null as admdvs, month, category_group,
            sum(actual_amount), sum(reference_amount), sum(eligible_amount), count(*), sum(line_count)
     from institution_rows group by all
 ),

@@ -46,7 +46,7 @@ coefficients as (
         max(coefficient) filter (where rule = 'fill_volume') as fill_base,
         max(coefficient) filter (where rule = 'pack_count' and applies_to = 'oral') as pack_base_oral,
         max(coefficient) filter (where rule = 'pack_count' and applies_to = 'other') as pack_base_other,
-        string_agg(distinct rule_version, ',' order by rule_version) as rule_version
+        {{ sorted_string_agg('rule_version', "','", distinct=true) }} as rule_version
     from rules
     where rule in ('content', 'fill_volume', 'pack_count')
 ),
@@ -107,20 +107,28 @@ comparable as (
 ),
 
 representative_strength as (
-    select generic_name, dosage_form, content_amount, fill_volume_ml,
-           min(spec) as representative_spec
-    from comparable
-    group by generic_name, dosage_form, content_amount, fill_volume_ml
+    -- the count is a column first: Spark refuses an aggregate inside the
+    -- window's order of a `qualify`
+    select generic_name, dosage_form, content_amount, fill_volume_ml, representative_spec
+    from (
+        select generic_name, dosage_form, content_amount, fill_volume_ml,
+               min(spec) as representative_spec, count(*) as products
+        from comparable
+        group by generic_name, dosage_form, content_amount, fill_volume_ml
+    ) as strengths
     qualify row_number() over (
         partition by generic_name, dosage_form
-        order by count(*) desc, content_amount nulls first, fill_volume_ml nulls first) = 1
+        order by products desc, content_amount nulls first, fill_volume_ml nulls first) = 1
 ),
 
 representative_pack as (
     select generic_name, dosage_form, convrat
-    from comparable
-    group by generic_name, dosage_form, convrat
-    qualify row_number() over (partition by generic_name, dosage_form order by count(*) desc, convrat) = 1
+    from (
+        select generic_name, dosage_form, convrat, count(*) as products
+        from comparable
+        group by generic_name, dosage_form, convrat
+    ) as packs
+    qualify row_number() over (partition by generic_name, dosage_form order by products desc, convrat) = 1
 ),
 
 with_representative as (

@@ -20,7 +20,7 @@ ruled as (
 
 final as (
     select
-        * exclude (tolerance, fund_share_above),
+        {{ star_except(['tolerance', 'fund_share_above']) }},
         unit_price / standard_unit_price - 1 as excess_share,
         cast((unit_price - standard_unit_price) * qty_min_units as decimal(18, 2)) as extra_cost,
         fund_share_above
@@ -29,7 +29,7 @@ final as (
 )
 
 select
-    * exclude (fund_share_above),
+    {{ star_except(['fund_share_above']) }},
     cast(extra_cost * fund_share_above as decimal(18, 2)) as extra_cost_fund,
     extra_cost - cast(extra_cost * fund_share_above as decimal(18, 2)) as extra_cost_patient
 from final

@@ -22,15 +22,15 @@ flagged as (
 
 keyed as (
     select 'institution' as rollup_level, fixmedins_code as party_code, fixmedins_name as party_name, * from flagged
-    union all by name
+    union all
     select 'city' as rollup_level, city_admdvs as party_code, city_admdvs as party_name, * from flagged
 )
 
 select
     rollup_level,
     party_code,
-    any_value(party_name) as party_name,
-    any_value(city_admdvs) as city_admdvs,
+    {{ any_of('party_name') }} as party_name,
+    {{ any_of('city_admdvs') }} as city_admdvs,
     month,
     count(*) as lines,
     sum(amount) as amount_under_standard,

@@ -89,16 +89,16 @@ ruled as (
 
 final as (
     select
-        * exclude (direct_on_receipt, direct_on_settlement),
+        {{ star_except(['direct_on_receipt', 'direct_on_settlement']) }},
         case when direct_on_receipt then 'fund' else 'institution' end as settlement_party,
         case when settled_date is null then null when direct_on_settlement then 'fund' else 'institution' end as settled_by,
         receipt_date + due_days as due_date,
-        date_diff('day', receipt_date, settled_date) as days_to_settlement,
-        case when settled_date is null then date_diff('day', receipt_date, {{ as_of_date() }}) end as days_outstanding,
+        {{ days_between('receipt_date', 'settled_date') }} as days_to_settlement,
+        case when settled_date is null then {{ days_between('receipt_date', as_of_date()) }} end as days_outstanding,
         case
-            when settled_date is not null and date_diff('day', receipt_date, settled_date) <= due_days then 'settled_on_time'
+            when settled_date is not null and {{ days_between('receipt_date', 'settled_date') }} <= due_days then 'settled_on_time'
             when settled_date is not null then 'settled_late'
-            when date_diff('day', receipt_date, {{ as_of_date() }}) > due_days then 'unsettled_overdue'
+            when {{ days_between('receipt_date', as_of_date()) }} > due_days then 'unsettled_overdue'
             else 'unsettled_not_due'
         end as settlement_status
     from ruled

@@ -8,16 +8,16 @@ with ledger as (
 
 keyed as (
     select 'supplier' as rollup_level, coalesce(supplier_name, '') as party_code, supplier_name as party_name, * from ledger
-    union all by name
+    union all
     select 'institution' as rollup_level, fixmedins_code as party_code, fixmedins_name as party_name, * from ledger
-    union all by name
+    union all
     select 'city' as rollup_level, city_admdvs as party_code, city_admdvs as party_name, * from ledger
 )
 
 select
     rollup_level,
     party_code,
-    any_value(party_name) as party_name,
+    {{ any_of('party_name') }} as party_name,
     month,
     count(*) as shipments,
     count(distinct fixmedins_code) as institutions,

@@ -21,11 +21,11 @@ agreements as (
 
 ruled as (
     select
-        l.* exclude (month, purchased_amount, offset_amount),
+        {{ star_except(['month', 'purchased_amount', 'offset_amount'], alias='l') }},
         l.month as last_month,
         a.completion_rate,
         a.expected_progress,
-        date_diff('day', {{ as_of_date() }}, l.period_end) as days_to_period_end,
+        {{ days_between(as_of_date(), 'l.period_end') }} as days_to_period_end,
         {{ settlement_rule('prepayment_review_window_days', 'l.city_admdvs') }} as review_window_days,
         {{ settlement_rule('prepayment_ahead_ratio', 'l.city_admdvs') }} as ahead_ratio
     from ledger as l
@@ -33,7 +33,7 @@ ruled as (
 )
 
 select
-    * exclude (review_window_days, ahead_ratio),
+    {{ star_except(['review_window_days', 'ahead_ratio']) }},
     {{ ratio('cumulative_purchased_amount', 'agreed_amount * expected_progress') }} as purchases_to_expected,
     case
         when days_to_period_end <= review_window_days and cumulative_purchased_amount < prepaid_amount then 'to_recover'

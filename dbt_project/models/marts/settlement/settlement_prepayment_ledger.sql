@@ -26,11 +26,10 @@ prepaid as (
 ),
 
 months as (
-    select p.*, cast(m.generate_series as date) as month
-    from prepaid as p,
-        generate_series(cast(date_trunc('month', p.period_start) as timestamp),
-                        cast(date_trunc('month', least(p.period_end, {{ as_of_date() }})) as timestamp),
-                        interval 1 month) as m
+    select p.*,
+        {{ month_series("cast(date_trunc('month', p.period_start) as timestamp)",
+                        "cast(date_trunc('month', least(p.period_end, " ~ as_of_date() ~ ")) as timestamp)") }} as month
+    from prepaid as p
 ),
 
 monthly as (

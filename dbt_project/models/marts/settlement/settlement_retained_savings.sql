@@ -36,7 +36,7 @@ findings as (
 offplatform as (
     select c.batch_code, c.group_code, c.fixmedins_code, c.period_start,
            count(f.anomaly_id) as offplatform_findings,
-           string_agg(f.anomaly_id, ',' order by f.anomaly_id) as offplatform_anomaly_ids
+           {{ sorted_string_agg('f.anomaly_id', "','") }} as offplatform_anomaly_ids
     from completion as c
     inner join findings as f
         on f.anomaly_type = 'offplatform_listed' and f.fixmedins_code = c.fixmedins_code
@@ -47,7 +47,7 @@ offplatform as (
 substitution as (
     select c.batch_code, c.group_code, c.fixmedins_code, c.period_start,
            count(f.anomaly_id) as substitution_findings,
-           string_agg(f.anomaly_id, ',' order by f.anomaly_id) as substitution_anomaly_ids
+           {{ sorted_string_agg('f.anomaly_id', "','") }} as substitution_anomaly_ids
     from completion as c
     inner join findings as f
         on f.anomaly_type = 'vbp_nonwinning_substitution' and f.fixmedins_code = c.fixmedins_code
@@ -99,7 +99,7 @@ checked as (
 )
 
 select
-    * exclude (failed_conditions),
+    {{ star_except(['failed_conditions']) }},
     nullif(failed_conditions, '') as failed_conditions,
     case
         when failed_conditions = '' then 'granted'

@@ -79,8 +79,8 @@ final as (
         a.agreed_qty,
         q.purchased_qty,
         {{ ratio('q.purchased_qty', 'a.agreed_qty') }} as completion_rate,
-        greatest(0, date_diff('day', a.period_start, least({{ as_of_date() }}, a.period_end)) + 1)
-            / (date_diff('day', a.period_start, a.period_end) + 1) as expected_progress,
+        greatest(0, {{ days_between('a.period_start', 'least(' ~ as_of_date() ~ ', a.period_end)') }} + 1)
+            / ({{ days_between('a.period_start', 'a.period_end') }} + 1) as expected_progress,
         q.nonwinning_qty,
         {{ ratio('q.nonwinning_qty', 'q.nonwinning_qty + q.purchased_qty') }} as nonwinning_share,
         -- Shanghai rule (docs/domain-notes.md §3): non-winning volume must not

@@ -27,7 +27,7 @@ by_group as (
            sum(nonwinning_qty)
     from agreements group by all
     union all
-    select 'all', null, batch_code, group_code,
+    select 'all' as region_level, null as admdvs, batch_code, group_code,
            sum(agreed_qty), sum(purchased_qty), sum(expected_progress * agreed_qty) / sum(agreed_qty),
            count(*), count(*) filter (where is_lagging), count(*) filter (where data_status = 'incomplete_uploads'),
            sum(nonwinning_qty)
@@ -44,12 +44,12 @@ group_rates as (
 
 batch_rates as (
     select
-        region_level, admdvs, batch_code, null::varchar as group_code,
-        null::decimal(38, 6) as agreed_qty, null::decimal(38, 6) as purchased_qty,
+        region_level, admdvs, batch_code, cast(null as string) as group_code,
+        cast(null as decimal(38, 6)) as agreed_qty, cast(null as decimal(38, 6)) as purchased_qty,
         avg(expected_progress) as expected_progress,
         cast(sum(agreements) as bigint) as agreements, cast(sum(lagging_agreements) as bigint) as lagging_agreements,
         cast(sum(agreements_with_missing_uploads) as bigint) as agreements_with_missing_uploads,
-        null::decimal(38, 6) as nonwinning_qty,
+        cast(null as decimal(38, 6)) as nonwinning_qty,
         avg(completion_rate) as completion_rate,
         avg(nonwinning_share) as nonwinning_share
     from group_rates
@@ -58,7 +58,7 @@ batch_rates as (
 
 final as (
     select * from group_rates
-    union all by name
+    union all
     select * from batch_rates
 )
 

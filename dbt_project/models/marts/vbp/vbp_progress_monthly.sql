@@ -11,10 +11,8 @@ months as (
     select
         a.batch_code, a.group_code, a.fixmedins_code, a.period_start, a.period_end, a.agreed_qty,
         a.designated_med_list_codg,
-        cast(unnest(generate_series(
-            cast(date_trunc('month', a.period_start) as date),
-            cast(date_trunc('month', least(a.period_end, {{ as_of_date() }})) as date),
-            interval 1 month)) as date) as month
+        {{ month_series("cast(date_trunc('month', a.period_start) as date)",
+                        "cast(date_trunc('month', least(a.period_end, " ~ as_of_date() ~ ")) as date)") }} as month
     from agreements as a
     where a.period_start <= {{ as_of_date() }}
 ),
@@ -50,10 +48,11 @@ final as (
         m.month,
         q.month_qty as purchased_qty_month,
         sum(q.month_qty) over cumulative as purchased_qty_cumulative,
-        sum(q.month_qty) over cumulative / m.agreed_qty as completion_rate_cumulative,
-        greatest(0, date_diff('day', m.period_start,
-                 least(last_day(m.month), m.period_end, {{ as_of_date() }})) + 1)
-            / (date_diff('day', m.period_start, m.period_end) + 1) as expected_progress,
+        -- as double on both engines (DuckDB divides decimals as doubles, Spark keeps decimals)
+        cast(sum(q.month_qty) over cumulative as double) / cast(m.agreed_qty as double) as completion_rate_cumulative,
+        greatest(0, {{ days_between('m.period_start',
+                 'least(last_day(m.month), m.period_end, ' ~ as_of_date() ~ ')') }} + 1)
+            / ({{ days_between('m.period_start', 'm.period_end') }} + 1) as expected_progress,
         coalesce(c.has_uploads, false) as has_uploads,
         case when coalesce(c.has_uploads, false) then 'uploaded' else 'missing' end as data_status
     from months as m

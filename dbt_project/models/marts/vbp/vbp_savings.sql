@@ -88,7 +88,7 @@ final as (
             when cb.unit_price is not null then 'city'
             when ab.unit_price is not null then 'all'
         end as baseline_source,
-        w.winning_amount / nullif(w.winning_qty, 0) as winning_unit_price,
+        cast(w.winning_amount as double) / cast(nullif(w.winning_qty, 0) as double) as winning_unit_price,
         cast(coalesce(w.winning_qty, 0) * coalesce(o.unit_price, cb.unit_price, ab.unit_price)
              - coalesce(w.winning_amount, 0) as decimal(18, 2)) as savings_amount
     from agreements as a

@@ -14,6 +14,6 @@ select 'city', city_admdvs, batch_code, sum(savings_amount), count(*),
        count(*) filter (where baseline_source = 'own'), count(*) filter (where baseline_source is null)
 from savings group by all
 union all
-select 'all', null, batch_code, sum(savings_amount), count(*),
+select 'all' as region_level, null as admdvs, batch_code, sum(savings_amount), count(*),
        count(*) filter (where baseline_source = 'own'), count(*) filter (where baseline_source is null)
 from savings group by all
