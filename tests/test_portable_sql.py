@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from yaocai.layout import DBT_PROJECT_DIR
+from foundation.layout import DBT_PROJECT_DIR
 
 DISPATCH_FILE = DBT_PROJECT_DIR / "macros" / "cross_engine.sql"
 
