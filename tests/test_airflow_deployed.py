@@ -39,7 +39,7 @@ import requests
 
 from yaocai_demo import generate_demo_landing
 
-pytestmark = [pytest.mark.integration, pytest.mark.deployed]
+pytestmark = [pytest.mark.integration, pytest.mark.deployed, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 AS_OF = dt.date(2026, 10, 31)

@@ -31,6 +31,8 @@ from openpyxl import Workbook
 
 from yaocai_demo import generate_demo_landing
 
+pytestmark = pytest.mark.slow  # each case is a night in a subprocess
+
 MIB = 1 << 20
 # Loose bounds for every night: the demo landing alone reads in ~2 s and
 # ~150 MB; the hostile cases of the issue took minutes and 4-16 GB.

@@ -28,7 +28,7 @@ import duckdb
 import pytest
 from openpyxl import load_workbook
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a demo publication, loopback servers, whole runs
 
 YAOCAI = str(Path(sys.executable).with_name("yaocai"))
 AS_OF = dt.date(2026, 10, 31)

@@ -21,6 +21,8 @@ from yaocai.cli import main as cli_main
 from foundation.layout import Layout
 from yaocai.letters import LetterError, write_letters
 
+pytestmark = pytest.mark.slow  # LibreOffice and docx rendering
+
 FINDINGS = [
     # anomaly_id, type, institution, product, month, excess, detail, review_status, suppressed
     ("AN-000000000000000A", "price_above_listed", "H1", "X1", "2026-03-01", 1286.70,

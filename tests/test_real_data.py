@@ -26,7 +26,7 @@ from tests.real_data_support import (REPO_ROOT, catalogue_spec, company_mapping_
                                      real_data_dir)
 from yaocai.cli import main as yaocai_main
 
-pytestmark = pytest.mark.real_data
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]  # a dbt build on the real tables
 
 ROUNDS = {  # batch → the published sheet (GJ03: the complete hidden sheet, every strength at its own price)
     "GJ02": "vbp__第二轮集采.csv",
