@@ -11,14 +11,19 @@
         cast({{ override }} as double)
     {%- else -%}
         (select value from {{ ref('monitoring_thresholds') }}
-         where name = '{{ name }}' and effective_from <= {{ as_of_date() }}
-           and (effective_to is null or {{ as_of_date() }} < effective_to))
+         where name = '{{ name }}' and {{ in_force_at_as_of() }})
     {%- endif -%}
+{%- endmacro %}
+
+{# Rows of a dated seed in force on `day` (a SQL expression):
+   effective_from ≤ day < effective_to, an empty effective_to open-ended. #}
+{% macro in_force_on(day, alias='') -%}
+    {%- set p = alias ~ '.' if alias else '' -%}
+    {{ p }}effective_from <= {{ day }}
+    and ({{ p }}effective_to is null or {{ day }} < {{ p }}effective_to)
 {%- endmacro %}
 
 {# Rows of a dated seed in force at the as-of date. #}
 {% macro in_force_at_as_of(alias='') -%}
-    {%- set p = alias ~ '.' if alias else '' -%}
-    {{ p }}effective_from <= {{ as_of_date() }}
-    and ({{ p }}effective_to is null or {{ as_of_date() }} < {{ p }}effective_to)
+    {{ in_force_on(as_of_date(), alias) }}
 {%- endmacro %}

@@ -16,10 +16,10 @@
         {%- if city is not none %}
         (select max(r.value) from {{ ref('settlement_rules') }} as r
          where r.name = '{{ name }}' and r.city_admdvs = {{ city }}
-           and r.effective_from <= {{ d }} and (r.effective_to is null or {{ d }} < r.effective_to)),
+           and {{ in_force_on(d, 'r') }}),
         {%- endif %}
         (select max(r.value) from {{ ref('settlement_rules') }} as r
          where r.name = '{{ name }}' and r.city_admdvs is null
-           and r.effective_from <= {{ d }} and (r.effective_to is null or {{ d }} < r.effective_to)))
+           and {{ in_force_on(d, 'r') }}))
     {%- endif -%}
 {%- endmacro %}
