@@ -42,6 +42,7 @@ if str(REPO) not in sys.path:  # run as a script (the orchestrator runs each ste
     sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import AS_OF, STEPS, measure, python_command  # noqa: E402 (after the path is set)
+from foundation.layout import DEFAULT_DUCKDB_MEMORY_LIMIT  # noqa: E402
 from yaocai.steps import STEPS as PIPELINE_STEPS  # noqa: E402
 
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -221,7 +222,7 @@ def machine(memory_limit: str | None = None) -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform(),
             "python": platform.python_version(), "versions": versions,
             "commit": commit + ("+uncommitted changes" if dirty else ""),
-            "duckdb_memory_limit": memory_limit or os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT") or "8GB (default)"}
+            "duckdb_memory_limit": memory_limit or os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT") or f"{DEFAULT_DUCKDB_MEMORY_LIMIT} (default)"}
 
 
 def render(results: list[dict]) -> str:

@@ -92,9 +92,17 @@ class Layout:
         (self.state / "runs").mkdir(parents=True, exist_ok=True)
 
 
+# DuckDB's memory limit by default. It caps DuckDB's buffer pool, not the
+# process: the dbt build's peak RSS was the limit plus ~0.5 GB (8 GB limit:
+# 8,091 MiB at 20 M lines, benchmarks/RESULTS.md), and the target is a peak
+# RSS of at most 6 GiB at 20 M lines (issue 18). 5 GB (4,768 MiB) leaves
+# ~0.9 GiB for that overshoot; above the limit DuckDB spills to disk.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "5GB"
+
+
 def duckdb_memory_limit() -> str:
-    """DuckDB spills to disk above this (YAOCAI_DUCKDB_MEMORY_LIMIT, default 8GB)."""
-    return os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", "8GB")
+    """DuckDB spills to disk above this (YAOCAI_DUCKDB_MEMORY_LIMIT, default DEFAULT_DUCKDB_MEMORY_LIMIT)."""
+    return os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT", DEFAULT_DUCKDB_MEMORY_LIMIT)
 
 
 def duckdb_threads() -> int:

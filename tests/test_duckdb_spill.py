@@ -45,3 +45,14 @@ def test_a_new_cursor_after_a_spill_applies_the_settings(tmp_path):
         cursor.execute(f"SET {key} = '{value}'")
     assert cursor.execute("select current_setting('temp_directory')").fetchone()[0] == str(spill)
     con.close()
+
+
+def test_dbt_by_hand_has_the_pipelines_default_memory_limit():
+    # One default (foundation/layout.py); the profile's fallback for `dbt` run by hand must not drift from it.
+    from foundation.layout import DEFAULT_DUCKDB_MEMORY_LIMIT
+
+    assert build_profile({})["settings"]["memory_limit"] == DEFAULT_DUCKDB_MEMORY_LIMIT
+    assert build_profile({"YAOCAI_DUCKDB_MEMORY_LIMIT": "3GB"})["settings"]["memory_limit"] == "3GB"
+    # GB is decimal in DuckDB: 5GB = 4.6 GiB, the ~0.9 GiB of headroom below 6 GiB the default is chosen for
+    assert duckdb.connect(config={"memory_limit": DEFAULT_DUCKDB_MEMORY_LIMIT}).execute(
+        "select current_setting('memory_limit')").fetchone()[0] == "4.6 GiB"
