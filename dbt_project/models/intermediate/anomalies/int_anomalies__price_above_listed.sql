@@ -11,14 +11,21 @@ with lines as (
     where is_price_eligible and listed_price is not null and {{ in_rebuilt_months('month') }}
 ),
 
-above_listed as (
+institutions as (
+    select fixmedins_code, fixmedins_name from {{ ref('stg_lake__institutions') }}
+),
+
+products as (
+    select med_list_codg, generic_name, min_unit from {{ ref('stg_lake__products') }}
+),
+
+-- The institution's and product's texts are joined to the sums (purchase_lines
+-- took them from the same staging rows), not carried through the grouping.
+summed as (
     select
         fixmedins_code,
         med_list_codg,
         month,
-        {{ any_of('fixmedins_name') }} as fixmedins_name,
-        {{ any_of('generic_name') }} as generic_name,
-        coalesce({{ any_of('min_unit') }}, '单位') as min_unit,
         sum(amount) as paid_amount,
         cast(sum(listed_price * purc_retn_cnt) as decimal(18, 4)) as listed_amount,
         cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
@@ -26,6 +33,20 @@ above_listed as (
     from lines
     group by fixmedins_code, med_list_codg, month
     having sum(amount) > sum(listed_price * purc_retn_cnt) * (1 + {{ threshold('anomaly_above_listed_min_excess') }})
+),
+
+above_listed as (
+    select
+        s.fixmedins_code,
+        s.med_list_codg,
+        s.month,
+        i.fixmedins_name,
+        p.generic_name,
+        coalesce(p.min_unit, '单位') as min_unit,
+        {{ star_except(['fixmedins_code', 'med_list_codg', 'month'], alias='s') }}
+    from summed as s
+    inner join institutions as i on i.fixmedins_code = s.fixmedins_code
+    inner join products as p on p.med_list_codg = s.med_list_codg
 )
 
 select

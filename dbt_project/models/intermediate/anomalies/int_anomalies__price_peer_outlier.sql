@@ -15,18 +15,24 @@ with lines as (
     where is_price_eligible and peer_median_unit_price is not null and {{ in_rebuilt_months('month') }}
 ),
 
+institutions as (
+    select fixmedins_code, fixmedins_name, ownership from {{ ref('stg_lake__institutions') }}
+),
+
+products as (
+    select med_list_codg, generic_name, min_unit from {{ ref('stg_lake__products') }}
+),
+
 -- One pass over the lines per institution × product × month (at province
 -- scale these groups are nearly as many as the lines, so each extra
--- aggregation of them costs minutes).
-per_institution as (
+-- aggregation of them costs minutes). The institution's and product's
+-- texts are joined to the sums (purchase_lines took them from the same
+-- staging rows), not carried through the grouping.
+summed as (
     select
         fixmedins_code,
         med_list_codg,
         month,
-        {{ any_of('fixmedins_name') }} as fixmedins_name,
-        {{ any_of('ownership') }} as ownership,
-        {{ any_of('generic_name') }} as generic_name,
-        coalesce({{ any_of('min_unit') }}, '单位') as min_unit,
         sum(amount) as paid_amount,
         cast(sum(amount) as double) / cast(sum(qty_min_units) as double) as paid_unit_price,
         {{ any_of('peer_median_unit_price') }} as peer_median_unit_price,
@@ -37,6 +43,21 @@ per_institution as (
             / cast(sum(listed_price * purc_retn_cnt) filter (where listed_price > 0) as double) as paid_to_listed
     from lines
     group by fixmedins_code, med_list_codg, month
+),
+
+per_institution as (
+    select
+        s.fixmedins_code,
+        s.med_list_codg,
+        s.month,
+        i.fixmedins_name,
+        i.ownership,
+        p.generic_name,
+        coalesce(p.min_unit, '单位') as min_unit,
+        {{ star_except(['fixmedins_code', 'med_list_codg', 'month'], alias='s') }}
+    from summed as s
+    inner join institutions as i on i.fixmedins_code = s.fixmedins_code
+    inner join products as p on p.med_list_codg = s.med_list_codg
 ),
 
 institution_ratios as (

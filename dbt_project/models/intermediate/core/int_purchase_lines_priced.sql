@@ -1,7 +1,7 @@
 {{ config(materialized='view') }}
--- A view, not a table: its two readers (purchase_lines, int_peer_median_prices)
--- read it once each, and writing every line's 37 columns to a table first
--- costs more than the joins it saves (province scale: tens of millions of lines).
+-- A view, not a table: its one reader (purchase_lines) reads it once, and
+-- writing every line's 37 columns to a table first costs more than the
+-- joins it saves (province scale: tens of millions of lines).
 -- One row per purchase line with its product, institution, quantities in
 -- minimum units and the listed and winning reference prices of its day.
 -- Rules (models/metrics.md, metric_common_rules):
@@ -11,7 +11,7 @@
 --   indicators; without a listed price either, its amount is unknown (NULL)
 --   and it counts in no amount, only in quantities.
 with lines as (
-    -- only the months an incremental build recomputes (both readers are month-incremental)
+    -- only the months an incremental build recomputes (its reader is month-incremental)
     select * from {{ ref('stg_lake__purchases') }}
     where {{ in_rebuilt_months('month', always=true) }}
 ),
@@ -32,31 +32,55 @@ winning as (
     select * from {{ ref('stg_lake__vbp_results') }}
 ),
 
-with_listed as (
+-- The references of a product on a day, computed once per product × day
+-- that has lines (a few million pairs at province scale instead of tens of
+-- millions of lines) and joined back to the lines on product and day.
+-- Listed-price intervals of a product do not overlap (data-contract.md §1,
+-- checked at ingest), so a day has at most one listed price.
+product_days as (
+    select distinct med_list_codg, receipt_date from lines
+),
+
+listed_on_day as (
     select
-        lines.*,
+        d.med_list_codg,
+        d.receipt_date,
         listed.listed_price
-    from lines
-    left join listed
-        on listed.med_list_codg = lines.med_list_codg
-        and listed.valid_from <= lines.receipt_date
+    from product_days as d
+    inner join listed
+        on listed.med_list_codg = d.med_list_codg
+        and listed.valid_from <= d.receipt_date
         -- written without OR so DuckDB hash-joins on the code (an OR in a
-        -- join condition makes it a nested loop: lines × listed prices)
-        and lines.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
+        -- join condition makes it a nested loop: days × listed prices)
+        and d.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
 ),
 
 -- A product may win in several batches; on a day covered by more than one
 -- cycle the lowest winning price is the reference.
 winning_on_day as (
     select
-        lines.fixmedins_code,
-        lines.fixmedins_bchno,
+        d.med_list_codg,
+        d.receipt_date,
         min(winning.winning_price) as winning_price
-    from lines
+    from product_days as d
     inner join winning
-        on winning.med_list_codg = lines.med_list_codg
-        and lines.receipt_date between winning.cycle_start and winning.cycle_end
-    group by all
+        on winning.med_list_codg = d.med_list_codg
+        and d.receipt_date between winning.cycle_start and winning.cycle_end
+    group by d.med_list_codg, d.receipt_date
+),
+
+-- Both references of every product × day with lines: one join back to the lines.
+day_references as (
+    select
+        d.med_list_codg,
+        d.receipt_date,
+        ld.listed_price,
+        w.winning_price
+    from product_days as d
+    left join listed_on_day as ld
+        on ld.med_list_codg = d.med_list_codg and ld.receipt_date = d.receipt_date
+    left join winning_on_day as w
+        on w.med_list_codg = d.med_list_codg and w.receipt_date = d.receipt_date
 ),
 
 final as (
@@ -89,18 +113,18 @@ final as (
         l.purc_retn_cnt,
         cast(l.purc_retn_cnt * p.convrat as decimal(18, 6)) as qty_min_units,
         l.finl_trns_pric,
-        l.finl_trns_pric is null and l.listed_price is not null as price_imputed,
-        coalesce(l.finl_trns_pric, l.listed_price) as price_per_pack,
-        {{ line_amount('coalesce(l.finl_trns_pric, l.listed_price)', 'l.purc_retn_cnt') }} as amount,
-        l.listed_price,
-        w.winning_price,
+        l.finl_trns_pric is null and r.listed_price is not null as price_imputed,
+        coalesce(l.finl_trns_pric, r.listed_price) as price_per_pack,
+        {{ line_amount('coalesce(l.finl_trns_pric, r.listed_price)', 'l.purc_retn_cnt') }} as amount,
+        r.listed_price,
+        r.winning_price,
         l.source_file,
         l.source_row_number
-    from with_listed as l
+    from lines as l
     inner join products as p on p.med_list_codg = l.med_list_codg
     inner join institutions as i on i.fixmedins_code = l.fixmedins_code
-    left join winning_on_day as w
-        on w.fixmedins_code = l.fixmedins_code and w.fixmedins_bchno = l.fixmedins_bchno
+    left join day_references as r
+        on r.med_list_codg = l.med_list_codg and r.receipt_date = l.receipt_date
 )
 
 select * from final

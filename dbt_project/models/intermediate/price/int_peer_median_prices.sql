@@ -6,16 +6,39 @@
 -- median across institutions (mean of the two middle values when even),
 -- only when at least `peer_min_institutions` public institutions bought it.
 -- Price indicators use 3503 lines only, without gifts or imputed prices.
-with eligible as (
-    select * from {{ ref('int_purchase_lines_priced') }}
-    where not is_return
-        and not is_gift
-        and not price_imputed
-        and finl_trns_pric is not null
-        and not is_after_as_of
-        and ownership = 'public'
-        and qty_min_units > 0
-        and {{ in_rebuilt_months('month') }}
+-- Reads the lines with their product and institution only, not
+-- int_purchase_lines_priced: a line with a delivered price is never imputed,
+-- so the listed and winning prices of the day (two joins over every line)
+-- decide nothing here. Quantities as in int_purchase_lines_priced.
+with lines as (
+    select * from {{ ref('stg_lake__purchases') }}
+    where {{ in_rebuilt_months('month') }}
+),
+
+products as (
+    select * from {{ ref('stg_lake__products') }}
+),
+
+institutions as (
+    select * from {{ ref('stg_lake__institutions') }}
+),
+
+eligible as (
+    select
+        l.med_list_codg,
+        l.month,
+        l.fixmedins_code,
+        l.finl_trns_pric,
+        l.purc_retn_cnt,
+        cast(l.purc_retn_cnt * p.convrat as decimal(18, 6)) as qty_min_units
+    from lines as l
+    inner join products as p on p.med_list_codg = l.med_list_codg
+    inner join institutions as i on i.fixmedins_code = l.fixmedins_code
+    where not l.is_return
+        and not l.is_gift
+        and l.finl_trns_pric is not null
+        and l.receipt_date <= {{ as_of_date() }}
+        and i.ownership = 'public'
 ),
 
 per_institution as (
@@ -26,6 +49,7 @@ per_institution as (
         -- Σ(upp × qty) ÷ Σ qty = Σ amount ÷ Σ qty: exact sums, one division.
         cast(sum(finl_trns_pric * purc_retn_cnt) as double) / cast(sum(qty_min_units) as double) as weighted_upp
     from eligible
+    where qty_min_units > 0
     group by all
 ),
 

@@ -21,18 +21,25 @@ specs as (
     where generic_group is not null
 ),
 
+-- The institution's and product's attributes are joined to the sums rather
+-- than carried through the grouping as seven any_value() texts: purchase_lines
+-- took them from these same staging rows (int_purchase_lines_priced), and at
+-- province scale the groups are nearly as many as the lines.
+institutions as (
+    select fixmedins_code, fixmedins_name, ownership, admdvs, city_admdvs
+    from {{ ref('stg_lake__institutions') }}
+),
+
+products as (
+    select med_list_codg, category_group, generic_name, min_unit
+    from {{ ref('stg_lake__products') }}
+),
+
 summed as (
     select
         fixmedins_code,
         med_list_codg,
         month,
-        {{ any_of('fixmedins_name') }} as fixmedins_name,
-        {{ any_of('ownership') }} as ownership,
-        {{ any_of('admdvs') }} as admdvs,
-        {{ any_of('city_admdvs') }} as city_admdvs,
-        {{ any_of('category_group') }} as category_group,
-        {{ any_of('generic_name') }} as generic_name,
-        {{ any_of('min_unit') }} as min_unit,
         sum(qty_min_units) as qty,
         sum(amount) as amount,
         sum(purc_retn_cnt) as packs,
@@ -50,13 +57,25 @@ summed as (
 
 final as (
     select
-        s.*,
+        s.fixmedins_code,
+        s.med_list_codg,
+        s.month,
+        i.fixmedins_name,
+        i.ownership,
+        i.admdvs,
+        i.city_admdvs,
+        p.category_group,
+        p.generic_name,
+        p.min_unit,
+        {{ star_except(['fixmedins_code', 'med_list_codg', 'month'], alias='s') }},
         cast(s.amount as double) / cast(s.qty as double) as unit_price,
         specs.generic_group,
         specs.unit_price_ratio,
         cast(s.qty as double) * specs.unit_price_ratio as equivalent_qty,
         cast(s.amount as double) / (cast(s.qty as double) * specs.unit_price_ratio) as normalised_unit_price
     from summed as s
+    inner join institutions as i on i.fixmedins_code = s.fixmedins_code
+    inner join products as p on p.med_list_codg = s.med_list_codg
     left join specs on specs.med_list_codg = s.med_list_codg
 )
 
