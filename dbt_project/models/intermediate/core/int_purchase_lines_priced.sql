@@ -32,55 +32,31 @@ winning as (
     select * from {{ ref('stg_lake__vbp_results') }}
 ),
 
--- The references of a product on a day, computed once per product × day
--- that has lines (a few million pairs at province scale instead of tens of
--- millions of lines) and joined back to the lines on product and day.
--- Listed-price intervals of a product do not overlap (data-contract.md §1,
--- checked at ingest), so a day has at most one listed price.
-product_days as (
-    select distinct med_list_codg, receipt_date from lines
-),
-
-listed_on_day as (
+with_listed as (
     select
-        d.med_list_codg,
-        d.receipt_date,
+        lines.*,
         listed.listed_price
-    from product_days as d
-    inner join listed
-        on listed.med_list_codg = d.med_list_codg
-        and listed.valid_from <= d.receipt_date
+    from lines
+    left join listed
+        on listed.med_list_codg = lines.med_list_codg
+        and listed.valid_from <= lines.receipt_date
         -- written without OR so DuckDB hash-joins on the code (an OR in a
-        -- join condition makes it a nested loop: days × listed prices)
-        and d.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
+        -- join condition makes it a nested loop: lines × listed prices)
+        and lines.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
 ),
 
 -- A product may win in several batches; on a day covered by more than one
 -- cycle the lowest winning price is the reference.
 winning_on_day as (
     select
-        d.med_list_codg,
-        d.receipt_date,
+        lines.fixmedins_code,
+        lines.fixmedins_bchno,
         min(winning.winning_price) as winning_price
-    from product_days as d
+    from lines
     inner join winning
-        on winning.med_list_codg = d.med_list_codg
-        and d.receipt_date between winning.cycle_start and winning.cycle_end
-    group by d.med_list_codg, d.receipt_date
-),
-
--- Both references of every product × day with lines: one join back to the lines.
-day_references as (
-    select
-        d.med_list_codg,
-        d.receipt_date,
-        ld.listed_price,
-        w.winning_price
-    from product_days as d
-    left join listed_on_day as ld
-        on ld.med_list_codg = d.med_list_codg and ld.receipt_date = d.receipt_date
-    left join winning_on_day as w
-        on w.med_list_codg = d.med_list_codg and w.receipt_date = d.receipt_date
+        on winning.med_list_codg = lines.med_list_codg
+        and lines.receipt_date between winning.cycle_start and winning.cycle_end
+    group by all
 ),
 
 final as (
@@ -113,18 +89,18 @@ final as (
         l.purc_retn_cnt,
         cast(l.purc_retn_cnt * p.convrat as decimal(18, 6)) as qty_min_units,
         l.finl_trns_pric,
-        l.finl_trns_pric is null and r.listed_price is not null as price_imputed,
-        coalesce(l.finl_trns_pric, r.listed_price) as price_per_pack,
-        {{ line_amount('coalesce(l.finl_trns_pric, r.listed_price)', 'l.purc_retn_cnt') }} as amount,
-        r.listed_price,
-        r.winning_price,
+        l.finl_trns_pric is null and l.listed_price is not null as price_imputed,
+        coalesce(l.finl_trns_pric, l.listed_price) as price_per_pack,
+        {{ line_amount('coalesce(l.finl_trns_pric, l.listed_price)', 'l.purc_retn_cnt') }} as amount,
+        l.listed_price,
+        w.winning_price,
         l.source_file,
         l.source_row_number
-    from lines as l
+    from with_listed as l
     inner join products as p on p.med_list_codg = l.med_list_codg
     inner join institutions as i on i.fixmedins_code = l.fixmedins_code
-    left join day_references as r
-        on r.med_list_codg = l.med_list_codg and r.receipt_date = l.receipt_date
+    left join winning_on_day as w
+        on w.fixmedins_code = l.fixmedins_code and w.fixmedins_bchno = l.fixmedins_bchno
 )
 
 select * from final
