@@ -330,6 +330,7 @@ def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
         ("4", "有问题的行（如“已排除”未填说明、状态无法识别）会使整个文件不被登记，文件移到 review_inbox/needs_fix/，旁边的 .errors.txt 列出每一行的问题；改正后重新放入 review_inbox/。"),
         ("5", "已排除的线索不再出现在今日清单中；若之后明显恶化（差距比排除时扩大 20% 以上，或严重程度升高），会以“重新打开”状态重新出现。"),
         ("6", "也可在命令行登记：yaocai review mark 异常编号 --status dismissed --reason \"…\" --by 姓名；查看：yaocai review list。"),
+        ("集采进度（机构）", "只列数据截止日仍在协议期内的协议；已结束协议期的完成情况在发布文件的 vbp_completion 表中。"),
         ("", ""),
         ("严重程度", "高：差距 ≥ 50%；中：≥ 20%；低：其余（集采滞后按落后百分点计）"),
         ("参照类型", "；".join(f"{v}（{k}）" for k, v in REFERENCE_TYPES.items())),
