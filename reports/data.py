@@ -43,7 +43,7 @@ class ReportData:
     anomalies: pd.DataFrame            # every finding, enriched; is_suppressed says whether it is listed today
     city_indicators: pd.DataFrame      # city × indicator rows for the summary sheet
     county_ratio: pd.DataFrame         # county × group, latest month: ratio, ytd_ratio, target
-    vbp: pd.DataFrame                  # vbp_completion with names
+    vbp: pd.DataFrame                  # vbp_completion with names: agreement periods in force on the as-of date
     vbp_groups: pd.DataFrame           # current agreements per batch × group, public institutions
     institution_ratio: pd.DataFrame    # institution × group: month and year-to-date ratio, target
     pdi_city_month: pd.DataFrame       # city × month × group: pdi
@@ -52,6 +52,10 @@ class ReportData:
     price_index_note: str = ""
     quarantined_rows: int = 0
     tables: set[str] = field(default_factory=set)
+    # Lagging agreements over every period of vbp_completion (the HTML's
+    # counts), not only the current ones listed in ``vbp``.
+    vbp_lagging: int = 0
+    vbp_lagging_public: int = 0
 
     @property
     def today(self) -> pd.DataFrame:
@@ -126,12 +130,21 @@ def _load(con: duckdb.DuckDBPyConnection, published: Path) -> ReportData:
 
     city_indicators = _city_indicators(con, as_of, latest_month, anomalies)
 
+    # The workbook's VBP sheet lists the agreement periods in force on the
+    # as-of date only (issue 18: every period of history was 31,927 rows at
+    # 20 M lines, most of the workbook's time); ended periods stay in the
+    # published vbp_completion table (README, "For pricing officers").
     vbp = _df(con, """
         select batch_code, group_code, fixmedins_code, fixmedins_name, ownership, admdvs, city_admdvs, period_start,
                period_end, designated_med_list_codg, agreed_qty, purchased_qty, completion_rate, expected_progress,
                expected_progress - completion_rate as behind, is_lagging, nonwinning_share
         from vbp_completion
-        order by is_lagging desc, expected_progress - completion_rate desc, fixmedins_code, batch_code, group_code""")
+        where period_start <= ? and period_end >= ?
+        order by is_lagging desc, expected_progress - completion_rate desc, fixmedins_code, batch_code, group_code""",
+        [as_of, as_of])
+    vbp_lagging, vbp_lagging_public = con.execute(
+        "select count(*) filter (where is_lagging), count(*) filter (where is_lagging and ownership = 'public') "
+        "from vbp_completion").fetchone()
     vbp_groups = _df(con, """
         select batch_code, group_code, count(*) as agreements, sum(is_lagging::int) as lagging,
                sum(purchased_qty) / nullif(sum(agreed_qty), 0) as completion_rate,
@@ -196,7 +209,8 @@ def _load(con: duckdb.DuckDBPyConnection, published: Path) -> ReportData:
                       latest_month=latest_month, anomalies=anomalies, city_indicators=city_indicators,
                       county_ratio=county_ratio, vbp=vbp, vbp_groups=vbp_groups, institution_ratio=institution_ratio,
                       pdi_city_month=pdi_city_month, deviation_hist=deviation_hist, price_index=price_index,
-                      price_index_note=note, quarantined_rows=int(quarantined), tables=tables)
+                      price_index_note=note, quarantined_rows=int(quarantined), tables=tables,
+                      vbp_lagging=int(vbp_lagging), vbp_lagging_public=int(vbp_lagging_public))
 
 
 def _sort_anomalies(frame: pd.DataFrame) -> pd.DataFrame:

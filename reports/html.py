@@ -95,7 +95,7 @@ def _points(data: ReportData) -> str:
         items.append("网采率未达标：" + "；".join(
             f"{city_name(r.city_admdvs)}{GROUPS.get(r.group, r.group)} {pct(r.value)}（目标 {pct(r.target, 0)}）"
             for r in below.itertuples()))
-    lagging = int(data.vbp[(data.vbp["ownership"] == "public") & data.vbp["is_lagging"]].shape[0]) if not data.vbp.empty else 0
+    lagging = data.vbp_lagging_public
     items.append(f"集采约定量完成滞后的公立机构协议 {lagging} 个。")
     high = int((today["severity"] == "high").sum())
     reopened = int((today["review_status"] == "reopened").sum())
@@ -114,7 +114,7 @@ def _cards(data: ReportData) -> str:
     cities = data.city_indicators
     ratio_rows = cities[cities["indicator"].str.startswith("网采率")] if not cities.empty else cities
     below = int((ratio_rows["met"] == False).sum()) if not ratio_rows.empty else 0  # noqa: E712
-    lagging = int(data.vbp["is_lagging"].sum()) if not data.vbp.empty else 0
+    lagging = data.vbp_lagging
     high = int((today["severity"] == "high").sum())
     cards = [
         (f"{len(today)}", "今日异常线索", high > 0),

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
@@ -116,34 +117,48 @@ def _display_width(value: object, fmt: str | None) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in str(value))
 
 
-def write_table(ws, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False) -> None:
-    """Header in row 1, data below; frozen header, auto-filter, formats, widths."""
+def _styled(ws, value: object, number_format: str | None = None, font: Font | None = None,
+            fill: PatternFill | None = None, alignment: Alignment | None = None) -> object:
+    """A write-only cell carrying its style, or the bare value when it has none."""
+    if number_format is None and font is None and fill is None and alignment is None:
+        return value
+    cell = WriteOnlyCell(ws, value=value)
+    if number_format is not None:
+        cell.number_format = number_format
+    if font is not None:
+        cell.font = font
+    if fill is not None:
+        cell.fill = fill
+    if alignment is not None:
+        cell.alignment = alignment
+    return cell
+
+
+CellStyle = dict[str, object]  # keyword arguments of _styled: number_format, font, fill, alignment
+
+
+def write_table(ws, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False,
+                row_styles: Callable[[dict], dict[int, CellStyle]] | None = None) -> None:
+    """Header in row 1, data below; frozen header, auto-filter, formats, widths.
+
+    ``ws`` is a sheet of a write-only workbook (openpyxl streams each row to
+    the file as it is appended: the workbook's time and memory follow the
+    rows, issue 18), so everything about a column (widths, hidden) is set
+    before the first row, and styles travel with each cell. ``row_styles``:
+    per-row styles of some columns (0-based column → style), over the
+    column's own."""
     widths = [_display_width(c.header, None) + 2 for c in cols]  # + filter button
-    ws.append([neutralise(c.header) for c in cols])
-    for cell in ws[1]:
-        cell.fill, cell.font = HEADER_FILL, HEADER_FONT
-        cell.alignment = Alignment(vertical="center", wrap_text=False)
-    for row in rows:
-        values = [_clean(c.get(row)) for c in cols]
-        ws.append(values)
+    table = [[_clean(c.get(row)) for c in cols] for row in rows]
+    for values in table:
         for k, (c, v) in enumerate(zip(cols, values)):
             widths[k] = max(widths[k], _display_width(v, c.fmt))
     n = len(rows)
     for k, c in enumerate(cols, start=1):
-        letter = get_column_letter(k)
-        dim = ws.column_dimensions[letter]
+        dim = ws.column_dimensions[get_column_letter(k)]
         fitted = max(widths[k - 1], c.min_width, 16 if c.fmt == "datetime" else 0)
         dim.width = min(WRAP_WIDTH if c.wrap else MAX_WIDTH, fitted + 2)
         if c.hidden:
             dim.hidden = True
-        if n and (c.fmt or c.wrap or c.editable):
-            for (cell,) in ws.iter_rows(min_row=2, max_row=n + 1, min_col=k, max_col=k):
-                if c.fmt:
-                    cell.number_format = FORMATS[c.fmt]
-                if c.wrap:
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-                if c.editable:
-                    cell.fill = EDIT_FILL
     ws.freeze_panes = "A2"
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(n, 1) + 1}"
     if status_validation:
@@ -153,7 +168,21 @@ def write_table(ws, cols: Sequence[Col], rows: Sequence[dict], status_validation
         dv = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=False,
                             promptTitle="状态", prompt="待处理 / 已确认 / 已排除（须填写说明）/ 已函询")
         dv.add(f"{letter}2:{letter}{max(n, 1) + 1}")
-        ws.add_data_validation(dv)
+        ws.data_validations.append(dv)
+    header_alignment = Alignment(vertical="center", wrap_text=False)
+    ws.append([_styled(ws, neutralise(c.header), font=HEADER_FONT, fill=HEADER_FILL, alignment=header_alignment)
+               for c in cols])
+    column_styles: list[CellStyle] = [
+        {"number_format": FORMATS[c.fmt] if c.fmt else None,
+         "alignment": Alignment(wrap_text=True, vertical="top") if c.wrap else None,
+         "fill": EDIT_FILL if c.editable else None} for c in cols]
+    for row, values in zip(rows, table):
+        styles = column_styles
+        if row_styles is not None:
+            styles = list(column_styles)
+            for k, extra in row_styles(row).items():
+                styles[k] = {**styles[k], **extra}
+        ws.append([_styled(ws, v, **style) for v, style in zip(values, styles)])  # type: ignore[arg-type]
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -268,17 +297,18 @@ RATIO_COLS = [
 
 
 def _write_summary(ws, data: ReportData) -> None:
-    rows = _records(data.city_indicators)
-    write_table(ws, SUMMARY_COLS, rows)
     headers = [c.header for c in SUMMARY_COLS]
-    numeric = [headers.index(h) + 1 for h in ("当前值", "当月值", "目标 / 参照", "差距")]
-    verdict = headers.index("结论") + 1
-    for i, row in enumerate(rows, start=2):
+    numeric = [headers.index(h) for h in ("当前值", "当月值", "目标 / 参照", "差距")]
+    verdict = headers.index("结论")
+
+    def row_styles(row: dict) -> dict[int, CellStyle]:
         fmt = {"pct": FORMATS["pct"], "index": FORMATS["index"], "count": FORMATS["int"]}[row["unit"]]
-        for k in numeric:
-            ws.cell(row=i, column=k).number_format = fmt
+        styles: dict[int, CellStyle] = {k: {"number_format": fmt} for k in numeric}
         if row.get("met") is False:
-            ws.cell(row=i, column=verdict).font = BAD_FONT
+            styles[verdict] = {"font": BAD_FONT}
+        return styles
+
+    write_table(ws, SUMMARY_COLS, _records(data.city_indicators), row_styles=row_styles)
 
 
 def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
@@ -300,25 +330,22 @@ def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
         ("4", "有问题的行（如“已排除”未填说明、状态无法识别）会使整个文件不被登记，文件移到 review_inbox/needs_fix/，旁边的 .errors.txt 列出每一行的问题；改正后重新放入 review_inbox/。"),
         ("5", "已排除的线索不再出现在今日清单中；若之后明显恶化（差距比排除时扩大 20% 以上，或严重程度升高），会以“重新打开”状态重新出现。"),
         ("6", "也可在命令行登记：yaocai review mark 异常编号 --status dismissed --reason \"…\" --by 姓名；查看：yaocai review list。"),
+        ("集采进度（机构）", "只列数据截止日仍在协议期内的协议；已结束协议期的完成情况在发布文件的 vbp_completion 表中。"),
         ("", ""),
         ("严重程度", "高：差距 ≥ 50%；中：≥ 20%；低：其余（集采滞后按落后百分点计）"),
         ("参照类型", "；".join(f"{v}（{k}）" for k, v in REFERENCE_TYPES.items())),
     ]
-    for key, value in lines:
-        ws.append([_clean(key), _clean(value)])
-    ws["A1"].font = Font(bold=True, size=14)
-    for (cell,) in ws.iter_rows(min_col=1, max_col=1):
-        if cell.value in ("如何登记处理结果", "今日异常线索（未排除）"):
-            cell.font = Font(bold=True)
     ws.column_dimensions["A"].width = 34
     ws.column_dimensions["B"].width = 110
-    for row in ws.iter_rows(min_row=1, max_row=ws.max_row, min_col=2, max_col=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
-            if isinstance(cell.value, dt.datetime):
-                cell.number_format = FORMATS["datetime"]
-            elif isinstance(cell.value, dt.date):
-                cell.number_format = FORMATS["date"]
+    value_alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
+    for number, (key, value) in enumerate(lines, start=1):
+        shown_key, shown_value = _clean(key), _clean(value)
+        font = (Font(bold=True, size=14) if number == 1
+                else Font(bold=True) if shown_key in ("如何登记处理结果", "今日异常线索（未排除）") else None)
+        fmt = (FORMATS["datetime"] if isinstance(shown_value, dt.datetime)
+               else FORMATS["date"] if isinstance(shown_value, dt.date) else None)
+        ws.append([_styled(ws, shown_key, font=font),
+                   _styled(ws, shown_value, number_format=fmt, alignment=value_alignment)])
 
 
 def _sheet_title(anomaly_type: str) -> str:
@@ -329,10 +356,8 @@ def _sheet_title(anomaly_type: str) -> str:
 
 def build_workbook(data: ReportData, path: Path) -> Path:
     """Write the workbook to ``path`` (via a temporary name, then rename)."""
-    wb = Workbook()
-    summary = wb.active
-    summary.title = "概览"
-    _write_summary(summary, data)
+    wb = Workbook(write_only=True)  # rows streamed to the file (write_table)
+    _write_summary(wb.create_sheet("概览"), data)
 
     today = data.today
     counts: dict[str, int] = {}
