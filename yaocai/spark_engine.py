@@ -21,11 +21,11 @@ end with the step, and every line goes to the step's log). In that process:
 4. ``dbt build --target spark`` runs in this process: dbt-spark's
    ``method: session`` calls ``getOrCreate()`` and so reuses this session
    with its UDF and lake tables;
-5. the marts (the models of schema ``main``: the publication) are exported
-   as Parquet and copied into the run's DuckDB build file with the types
-   their contracts declare (the models' YAML, in DuckDB's spelling) and
-   their descriptions as comments, so the unchanged gate, publish and
-   reports run on them (``copy_marts_to_duckdb``).
+5. the tables the publication keeps (every schema but the pipeline's
+   working ones) are exported as Parquet and copied into the run's DuckDB
+   build file with the types their contracts declare (the models' YAML, in
+   DuckDB's spelling) and their descriptions as comments, so the unchanged
+   gate, publish and reports run on them (``copy_marts_to_duckdb``).
 
 dbt's unit tests are left out on Spark: they test the models' logic on
 fixtures, which the DuckDB build does, and two of them compare doubles
