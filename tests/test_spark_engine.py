@@ -100,9 +100,12 @@ def test_the_spark_run_went_through_spark_the_gate_and_the_reports(spark_runs):
     gate = json.loads((run_dir / "gate" / "gate_result.json").read_text())
     duckdb_runs = spark_runs["duckdb_warehouse"] / "state" / "runs"
     duckdb_gate = json.loads(next(duckdb_runs.glob("*/gate/gate_result.json")).read_text())
-    # the same suites over the same tables
-    assert gate["passed"] and sorted(c["suite"] for c in gate["checks"]) == sorted(
-        c["suite"] for c in duckdb_gate["checks"])
+    # the same suites over the same tables; the landed_* suites check what the
+    # run itself ingested, and the Spark run's ingest found everything loaded
+    def built(result: dict) -> list[str]:
+        return sorted(c["suite"] for c in result["checks"] if not c["suite"].startswith("landed_"))
+
+    assert gate["passed"] and built(gate) == built(duckdb_gate) and len(built(gate)) > 100
     assert (spark_runs["spark_warehouse"] / "reports" / spark_runs["as_of"].isoformat()).is_dir()
 
 
