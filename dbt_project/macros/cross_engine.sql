@@ -63,7 +63,10 @@
 
 
 {# The values of `expression` joined by `separator` in ascending order of
-   the values themselves; `distinct` drops repeats. #}
+   the values themselves; `distinct` drops repeats. NULL when there is no
+   value that is not NULL, as DuckDB's string_agg (Spark's array_join of an
+   empty list is '': found by tests/test_spark_engine.py in
+   credit_evaluation_evidence.anomaly_ids). #}
 {% macro sorted_string_agg(expression, separator, distinct=false) -%}
     {{ return(adapter.dispatch('sorted_string_agg', 'yaocai')(expression, separator, distinct)) }}
 {%- endmacro %}
@@ -71,12 +74,13 @@
     string_agg({{ 'distinct ' if distinct }}{{ expression }}, {{ separator }} order by {{ expression }})
 {%- endmacro %}
 {% macro spark__sorted_string_agg(expression, separator, distinct=false) -%}
-    array_join(array_sort({{ 'collect_set' if distinct else 'collect_list' }}({{ expression }})), {{ separator }})
+    case when count({{ expression }}) > 0 then
+        array_join(array_sort({{ 'collect_set' if distinct else 'collect_list' }}({{ expression }})), {{ separator }}) end
 {%- endmacro %}
 
 
 {# The distinct values of `expression` joined by `separator`, in no
-   particular order. #}
+   particular order; NULL when none (as sorted_string_agg). #}
 {% macro distinct_string_agg(expression, separator) -%}
     {{ return(adapter.dispatch('distinct_string_agg', 'yaocai')(expression, separator)) }}
 {%- endmacro %}
@@ -84,7 +88,7 @@
     string_agg(distinct {{ expression }}, {{ separator }})
 {%- endmacro %}
 {% macro spark__distinct_string_agg(expression, separator) -%}
-    array_join(collect_set({{ expression }}), {{ separator }})
+    case when count({{ expression }}) > 0 then array_join(collect_set({{ expression }}), {{ separator }}) end
 {%- endmacro %}
 
 
