@@ -22,6 +22,9 @@ Parameters (trigger with config to override):
   platform's API (task `pull_platform`: connection `yaocai_platform` or
   `YAOCAI_PLATFORM_URL` / `YAOCAI_PLATFORM_TOKEN`); `both`. With `files` the
   `pull_platform` task is skipped.
+- `engine`: `duckdb` (default) builds the dbt models on DuckDB; `spark` on
+  Apache Spark through dbt-spark (docs/scale-out.md); anything else fails
+  the run at once.
 
 Failing well: a failure that repeats on retry (bad configuration or `as_of`,
 dbt models/tests failed, gate failed, refused platform token) fails its task
@@ -51,7 +54,7 @@ from yaocai.airflow_support import (
     nightly_deadline,
     notify_failure,
 )
-from yaocai.steps import STEPS, Step
+from yaocai.steps import ENGINES, STEPS, Step
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LANDING = os.environ.get("YAOCAI_LANDING", str(REPO_ROOT / "demo" / "landing"))
@@ -105,6 +108,8 @@ STEP_OUTLETS = {"publish": PUBLISHED_ASSETS, "reports": REPORT_ASSETS}
                        description="YYYY-MM-DD; default: the day before the run's date (Asia/Shanghai)"),
         "source": Param("files", type="string", enum=["files", "api", "both"],
                         description="files: landing directory; api: provincial platform API; both"),
+        "engine": Param("duckdb", type="string", enum=list(ENGINES),
+                        description="duckdb: dbt builds on DuckDB; spark: on Apache Spark (docs/scale-out.md)"),
     },
 )
 def yaocai_nightly():
@@ -119,7 +124,8 @@ def yaocai_nightly():
             # One Airflow run = one pipeline run id, so retried tasks continue it.
             run_id = f"{as_of.isoformat()}_airflow_{context['run_id']}".replace(":", "").replace("+", "")
             return start_run(params["landing"], params["warehouse"], as_of, trigger="airflow", run_id=run_id,
-                             source=params.get("source") or "files").to_dict()
+                             source=params.get("source") or "files",
+                             engine=params.get("engine") or "duckdb").to_dict()
 
     def step_task(step: Step):
         # none_failed: a step also runs after a step skipped for this source

@@ -24,12 +24,22 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
 REL_TOL = 1e-9
 FLOAT_TYPES = ("DOUBLE", "FLOAT", "REAL")
+
+# --across-engines: a Spark build against a DuckDB build of the same lake
+# (issue 17; docs/scale-out.md "Money rounding across engines"): money and
+# other decimals may differ by one cent (the engines round a double to a
+# decimal differently), and a double near 0 by 1e-9 absolute (0 on one
+# engine, 7e-14 on the other: summation order) where a relative tolerance
+# cannot apply.
+ACROSS_ENGINES_DECIMAL_TOL = 0.01
+ACROSS_ENGINES_FLOAT_ABS_TOL = 1e-9
 
 # (table, column) → why it differs between two runs of the same code on the same data.
 VOLATILE = {
@@ -73,16 +83,36 @@ def _sort_key(row: tuple) -> tuple:
                  for v in row)
 
 
-def _floats_close(a: object, b: object) -> bool:
+def _floats_close(a: object, b: object, abs_tol: float = 0.0, rel_tol: float = 0.0) -> bool:
     if a is None or b is None:
         return a is b
     a, b = float(a), float(b)  # type: ignore[arg-type]
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
-    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=0.0) or a == b
+    return math.isclose(a, b, rel_tol=max(REL_TOL, rel_tol), abs_tol=abs_tol) or a == b
 
 
-def _compare_rows(con, table: tuple[str, str], cols: list[tuple[str, str, str | None]]) -> list[str]:
+def _cent_inherited_tolerance(ra: tuple, rb: tuple, decimal_idx: list[int]) -> float:
+    """Across engines, a double computed from an amount the engines rounded
+    a cent apart (e.g. purchases ÷ agreed amount) differs by that amount's
+    relative difference: twice the largest such difference in the row (a
+    ratio of two such amounts carries both), 0 when the row's decimals agree."""
+    worst = 0.0
+    for i in decimal_idx:
+        a, b = ra[i], rb[i]
+        if a is not None and b is not None and a != b and max(abs(a), abs(b)):
+            worst = max(worst, float(abs(a - b) / max(abs(a), abs(b))))
+    return 2 * worst
+
+
+def _decimals_close(a: object, b: object, tol: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= tol  # type: ignore[operator]  # Decimal - Decimal; exact, no float rounding
+
+
+def _compare_rows(con, table: tuple[str, str], cols: list[tuple[str, str, str | None]],
+                  decimal_tol: float = 0.0, float_abs_tol: float = 0.0) -> list[str]:
     schema, name = table
     kept = [(c, t) for c, t, _ in cols if (name, c) not in VOLATILE]
     if not kept:
@@ -99,7 +129,10 @@ def _compare_rows(con, table: tuple[str, str], cols: list[tuple[str, str, str | 
     if not only_a and not only_b:
         return problems
     float_idx = [i for i, (_, t) in enumerate(kept) if t in FLOAT_TYPES]
-    other_idx = [i for i in range(len(kept)) if i not in float_idx]
+    # decimals join the tolerant columns only when a decimal tolerance is asked for
+    decimal_idx = [i for i, (_, t) in enumerate(kept) if decimal_tol and t.startswith("DECIMAL")]
+    other_idx = [i for i in range(len(kept)) if i not in float_idx and i not in decimal_idx]
+    float_idx = float_idx + decimal_idx
 
     def key(row: tuple) -> tuple:
         return _sort_key(tuple(row[i] for i in other_idx)) + _sort_key(tuple(row[i] for i in float_idx))
@@ -112,7 +145,10 @@ def _compare_rows(con, table: tuple[str, str], cols: list[tuple[str, str, str | 
     else:
         for ra, rb in zip(only_a, only_b):
             same_others = all(ra[i] == rb[i] for i in other_idx)
-            if not same_others or not all(_floats_close(ra[i], rb[i]) for i in float_idx):
+            inherited = _cent_inherited_tolerance(ra, rb, decimal_idx)
+            close = all(_decimals_close(ra[i], rb[i], Decimal(str(decimal_tol))) if i in decimal_idx
+                        else _floats_close(ra[i], rb[i], float_abs_tol, inherited) for i in float_idx)
+            if not same_others or not close:
                 mismatched.append(("A", ra))
                 mismatched.append(("B", rb))
     if mismatched:
@@ -122,7 +158,10 @@ def _compare_rows(con, table: tuple[str, str], cols: list[tuple[str, str, str | 
     return problems
 
 
-def compare(path_a: Path, path_b: Path) -> tuple[list[str], dict]:
+def compare(path_a: Path, path_b: Path, decimal_tol: float = 0.0, float_abs_tol: float = 0.0) -> tuple[list[str], dict]:
+    """Differences between two publications; ``decimal_tol`` (absolute, on
+    DECIMAL columns) and ``float_abs_tol`` (on doubles, besides the relative
+    1e-9) are 0 unless comparing across engines (ACROSS_ENGINES_*)."""
     con = duckdb.connect()
     con.execute(f"attach '{path_a}' as a (read_only)")
     con.execute(f"attach '{path_b}' as b (read_only)")
@@ -152,7 +191,7 @@ def compare(path_a: Path, path_b: Path) -> tuple[list[str], dict]:
         for (c, _, comment_a), (_, _, comment_b) in zip(cols_a, cols_b):
             if comment_a != comment_b:
                 problems.append(f"{label}.{c}: column comment {comment_a!r} vs {comment_b!r}")
-        problems.extend(_compare_rows(con, table, cols_a))
+        problems.extend(_compare_rows(con, table, cols_a, decimal_tol, float_abs_tol))
         stats["tables"] += 1
         stats["columns"] += len(cols_a)
         stats["rows"] += con.execute(f'select count(*) from a."{table[0]}"."{table[1]}"').fetchone()[0]
@@ -164,11 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
+    parser.add_argument("--across-engines", action="store_true",
+                        help=f"builds by two engines: decimals to {ACROSS_ENGINES_DECIMAL_TOL:g}, doubles also to "
+                             f"{ACROSS_ENGINES_FLOAT_ABS_TOL:g} absolute")
     args = parser.parse_args(argv)
     for path in (args.a, args.b):
         if not path.is_file():
             parser.error(f"{path} is not a file")
-    problems, stats = compare(args.a, args.b)
+    tolerances = (ACROSS_ENGINES_DECIMAL_TOL, ACROSS_ENGINES_FLOAT_ABS_TOL) if args.across_engines else (0.0, 0.0)
+    problems, stats = compare(args.a, args.b, *tolerances)
     if problems:
         print(f"DIFFERENT: {len(problems)} difference(s)")
         for problem in problems:
@@ -176,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     volatile = ", ".join(f"{t}.{c}" for t, c in VOLATILE)
     print(f"IDENTICAL: {stats['tables']} tables, {stats['columns']} columns, {stats['rows']:,} rows, "
-          f"comments included (rows compared without the volatile columns {volatile}; floats to {REL_TOL:g} relative)")
+          f"comments included (rows compared without the volatile columns {volatile}; floats to {REL_TOL:g} relative"
+          + (f", decimals to {tolerances[0]:g}, doubles also to {tolerances[1]:g} absolute" if args.across_engines else "")
+          + ")")
     return 0
 
 

@@ -14,6 +14,10 @@ fi
 export YAOCAI_REQUIRE_REAL_DATA=1
 
 ./scripts/setup.sh
+# The Spark engine's tests (tests/test_spark_engine.py) need the optional
+# extra `spark` (dbt-spark, pyspark: built from PyPI's source, ~1 min the
+# first time) and Java 17 (below).
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,test,spark]"
 
 # What the tests need from Debian's packages, installed when missing (sudo
 # only when not root); each test fails, never skips, when CI lacks it:
@@ -21,6 +25,7 @@ export YAOCAI_REQUIRE_REAL_DATA=1
 #   libreoffice-writer-nogui,  enquiry letters converted to PDF and a page rendered
 #   poppler-utils              (tests/test_letters.py)
 #   postgresql                 Airflow on a real PostgreSQL server (tests/test_airflow_deployed.py)
+#   openjdk-17-jre-headless    Apache Spark for `yaocai run --engine spark` (tests/test_spark_engine.py)
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 NEEDED=()
 command -v chromium >/dev/null 2>&1 || NEEDED+=(chromium)
@@ -28,6 +33,7 @@ installed fonts-noto-cjk || NEEDED+=(fonts-noto-cjk)
 command -v soffice >/dev/null 2>&1 || NEEDED+=(libreoffice-writer-nogui)
 command -v pdftoppm >/dev/null 2>&1 || NEEDED+=(poppler-utils)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || NEEDED+=(postgresql)
+java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])' || NEEDED+=(openjdk-17-jre-headless)
 if [ "${#NEEDED[@]}" -gt 0 ]; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

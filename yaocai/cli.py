@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from yaocai.steps import ENGINES
+
 
 class _Output:
     """Printing that survives a closed stdout (``yaocai run … | head -5``):
@@ -120,7 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             err(f"yaocai run: --landing is required with --source {args.source}")
             return 2
         ctx = run_pipeline(args.landing, args.warehouse, args.as_of, progress=Progress(), on_step=_step_line,
-                           source=args.source)
+                           source=args.source, engine=args.engine)
     except ReportsFailed as exc:
         err(f"yaocai run: published {Path(args.warehouse).resolve() / 'yaocai.duckdb'}, but the REPORTS FAILED: {exc}")
         return 4
@@ -367,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="files (default): the landing directory; api: the provincial platform's API "
                           "(YAOCAI_PLATFORM_URL, YAOCAI_PLATFORM_TOKEN); both: files, then the API")
     run.add_argument("--warehouse", required=True, type=Path, help="warehouse directory (lake, runs, publication)")
+    run.add_argument("--engine", choices=ENGINES, default="duckdb",
+                     help="duckdb (default): dbt builds on DuckDB in-process; spark: on Apache Spark through "
+                          "dbt-spark (extra `spark`, Java 17; docs/scale-out.md)")
     run.add_argument("--as-of", required=True, type=_date, help="data through this day (YYYY-MM-DD)")
     run.add_argument("--quiet", action="store_true", help="do not print the summary")
     run.set_defaults(func=cmd_run)

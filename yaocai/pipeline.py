@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -34,7 +34,7 @@ from ingest.loader import ingest_landing
 from foundation.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duckdb_threads
 from foundation.faults import failpoint
 from foundation.locking import warehouse_lock
-from yaocai.steps import SOURCES, STEPS
+from yaocai.steps import ENGINES, SOURCES, STEPS
 
 log = logging.getLogger("yaocai.pipeline")
 
@@ -84,6 +84,7 @@ class RunContext:
     run_id: str
     trigger: str = "cli"
     source: str = "files"  # files | api | both: where tonight's data come from (SOURCES)
+    engine: str = "duckdb"  # duckdb | spark: which engine runs the dbt build (ENGINES)
 
     @property
     def layout(self) -> Layout:
@@ -129,9 +130,11 @@ def check_as_of(as_of: dt.date, now: dt.datetime | None = None) -> None:
 
 
 def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, trigger: str = "cli",
-              run_id: str | None = None, source: str = "files") -> RunContext:
+              run_id: str | None = None, source: str = "files", engine: str = "duckdb") -> RunContext:
     if source not in SOURCES:
         raise ConfigurationError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if engine not in ENGINES:
+        raise InvalidRunArguments(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     check_as_of(as_of)
     from foundation.publication import PublicationModeError, published_file_mode
 
@@ -143,7 +146,7 @@ def start_run(landing: str | Path | None, warehouse: str | Path, as_of: dt.date,
     if source != "api" and (landing_path is None or not landing_path.is_dir()):
         raise ConfigurationError(f"landing directory {landing_path} does not exist")
     ctx = RunContext(str(landing_path) if landing_path else "", str(Path(warehouse).resolve()), as_of.isoformat(),
-                     run_id or new_run_id(as_of), trigger, source)
+                     run_id or new_run_id(as_of), trigger, source, engine)
     layout = ctx.layout
     layout.ensure()
     with warehouse_lock(layout.lock, f"run {ctx.run_id} start", wait_seconds=600):
@@ -347,6 +350,10 @@ def build_step(ctx: RunContext) -> dict:
                                   unverified=check.reason if check and not check.verified else None)
             finally:
                 lake.close()
+            if ctx.engine == "spark" and plan.incremental:
+                # the Spark build is always full for now (docs/scale-out.md, "Running yaocai on Spark")
+                plan = replace(plan, mode="full", rebuild_months=[],
+                               reason=f"engine spark builds in full (would have been: {plan.reason})")
             (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
             if plan.incremental:
                 os.replace(previous, build_db)
@@ -364,8 +371,10 @@ def build_step(ctx: RunContext) -> dict:
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
         lake_lines = sum(lines for _, _, lines in composition)
-        returncode = _run_streamed(command, env={**os.environ, **dbt_env(ctx, lake_lines)}, cwd=run_dir,
-                                   log_path=run_dir / "dbt_build.log")
+        env = {**os.environ, **dbt_env(ctx, lake_lines)}
+        if ctx.engine == "spark":
+            command, env = _spark_command(ctx, plan, env)
+        returncode = _run_streamed(command, env=env, cwd=run_dir, log_path=run_dir / "dbt_build.log")
         if returncode != 0:
             failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")
             # exit 1: a model or test failed, which the same data repeat; 2: dbt
@@ -383,8 +392,26 @@ def build_step(ctx: RunContext) -> dict:
         finally:
             con.close()
     line = f"{plan.line()}; {_build_line(run_dir / 'dbt_target', docs_expected=not plan.incremental)}"
+    if ctx.engine == "spark":
+        line = f"on Spark: {line}"
     log.info("dbt build: %s (%s)", line, build_db)
     return {"build_db": str(build_db), "build_mode": plan.mode, "rebuild_months": plan.rebuild_months, "line": line}
+
+
+def _spark_command(ctx: RunContext, plan, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The build on Spark: yaocai/spark_engine.py in its own process, which
+    leaves the marts in the build file as DuckDB's build would."""
+    from yaocai.spark_engine import spark_env
+
+    layout = ctx.layout
+    run_dir = layout.run_dir(ctx.run_id)
+    if "YAOCAI_DBT_THREADS" not in os.environ:  # the spark target's own default (profiles.yml)
+        env.pop("YAOCAI_DBT_THREADS", None)
+    command = [sys.executable, "-m", "yaocai.spark_engine", "--warehouse", str(layout.warehouse),
+               "--build-db", str(layout.build_db(ctx.run_id)), "--vars", json.dumps(plan.dbt_vars(ctx.as_of)),
+               "--target-path", str(run_dir / "dbt_target"), "--log-path", str(run_dir / "dbt_logs"),
+               "--working-schemas", ",".join(WORKING_SCHEMAS)]
+    return command, {**env, **spark_env(layout)}
 
 
 dbt_log = logging.getLogger("yaocai.dbt")
@@ -656,7 +683,8 @@ def prune_run_folders(layout: Layout, keep: str, retention_days: float | None = 
 
 
 def run_pipeline(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
-                 on_step: Callable[[str], None] | None = None, source: str = "files") -> RunContext:
+                 on_step: Callable[[str], None] | None = None, source: str = "files",
+                 engine: str = "duckdb") -> RunContext:
     """The whole pipeline in one process (``yaocai run``). Raises on failure
     after recording it; the previous publication is then untouched. After
     publishing, a reports failure raises ReportsFailed (the publication
@@ -668,7 +696,7 @@ def run_pipeline(landing: str | Path | None, warehouse: str | Path, as_of: dt.da
     # orders it against Airflow tasks writing the same warehouse.
     with warehouse_lock(layout.run_lock, "yaocai run"):
         _close_abandoned_runs(layout)
-        return _run_steps(landing, warehouse, as_of, progress, on_step, source)
+        return _run_steps(landing, warehouse, as_of, progress, on_step, source, engine)
 
 
 def _close_abandoned_runs(layout: Layout) -> None:
@@ -717,8 +745,9 @@ def _timed(name: str, step: Callable[[], dict], on_step: Callable[[str], None] |
 
 
 def _run_steps(landing: str | Path | None, warehouse: str | Path, as_of: dt.date, progress=None,
-               on_step: Callable[[str], None] | None = None, source: str = "files") -> RunContext:
-    ctx = start_run(landing, warehouse, as_of, source=source)
+               on_step: Callable[[str], None] | None = None, source: str = "files",
+               engine: str = "duckdb") -> RunContext:
+    ctx = start_run(landing, warehouse, as_of, source=source, engine=engine)
     for step in STEPS:
         if not step.runs_for(ctx.source):
             continue

@@ -16,6 +16,10 @@ from datetime import timedelta
 # (ingest/platform_client.py), or both.
 SOURCES = ("files", "api", "both")
 
+# Which engine runs the dbt build: DuckDB in-process (the default), or Apache
+# Spark through dbt-spark (yaocai/spark_engine.py; docs/scale-out.md).
+ENGINES = ("duckdb", "spark")
+
 
 @dataclass(frozen=True)
 class Step:
