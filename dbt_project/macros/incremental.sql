@@ -130,12 +130,18 @@
     {%- endif -%}
 {%- endmacro %}
 {# Spark: drop the months' partitions (a catalogue operation: their files go,
-   no row is rewritten); nothing to do without an incremental build or months. #}
+   no row is rewritten); without the var, every row, as DuckDB's `where true`
+   (yaocai/spark_engine.py passes --full-refresh to full builds, so this is
+   for a build run by hand); nothing on a first build or with no months. #}
 {% macro spark__delete_rebuilt_months(column, following) -%}
-    {%- set literals = _rebuild_month_literals(0, following) if is_incremental() else none -%}
-    {%- if literals -%}
-        alter table {{ this }} drop if exists
-        {%- for literal in literals %} partition ({{ column }} = {{ literal }}){{ ',' if not loop.last }}{% endfor %}
+    {%- if is_incremental() -%}
+        {%- set literals = _rebuild_month_literals(0, following) -%}
+        {%- if literals is none -%}
+            truncate table {{ this }}
+        {%- elif literals -%}
+            alter table {{ this }} drop if exists
+            {%- for literal in literals %} partition ({{ column }} = {{ literal }}){{ ',' if not loop.last }}{% endfor %}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
