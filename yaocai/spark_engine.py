@@ -113,11 +113,13 @@ def parse_spec_row(spec: str | None) -> dict:
     return parse_spec(spec).as_dict()
 
 
-def register_lake(spark, lake_db: Path, folder: Path) -> list[str]:
-    """The lake's tables as external Parquet tables of Spark schema ``lake``."""
+def register_lake(spark, lake_db: Path, folder: Path, months: list[str] | None = None) -> list[str]:
+    """The lake's tables as external Parquet tables of Spark schema ``lake``;
+    with ``months`` (an incremental build), only those months of the
+    purchases are written again (the others are as the last build wrote them)."""
     from ingest.lake_parquet import write_lake_parquet
 
-    locations = write_lake_parquet(lake_db, folder)
+    locations = write_lake_parquet(lake_db, folder, months)
     spark.sql(f"create database if not exists {LAKE_SCHEMA}")
     for name, location in sorted(locations.items()):
         spark.sql(f"drop table if exists {LAKE_SCHEMA}.{name}")
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({k: v for k, v in spark_env(layout).items() if k not in os.environ})
     started = time.monotonic()
     spark = start_session(state, session_settings())
-    tables = register_lake(spark, layout.lake, state / "lake")
+    rebuild_months = json.loads(args.vars).get("rebuild_months")
+    tables = register_lake(spark, layout.lake, state / "lake", rebuild_months)
     spark.udf.register("yaocai_parse_spec", parse_spec_row, PARSED_SPEC_SPARK_TYPE)
     loaded = time.monotonic()
     print(f"spark: session {spark.sparkContext.master}, {len(tables)} lake tables registered in "
@@ -234,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         "build", "--target", "spark", "--exclude-resource-type", "unit_test",
         "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(args.target_path), "--log-path", str(args.log_path),
-        "--vars", args.vars, "--no-use-colors"])
+        "--vars", args.vars, "--no-use-colors",
+        # A full build starts from nothing, as DuckDB's does from an empty
+        # file: without it, the month-incremental tables kept from the last
+        # Spark build would count as incremental and keep their old months.
+        *([] if rebuild_months is not None else ["--full-refresh"])])
     built = time.monotonic()
     if (args.target_path / "run_results.json").exists():
         shutil.copyfile(args.target_path / "run_results.json", args.target_path / "build_results.json")

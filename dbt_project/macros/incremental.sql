@@ -13,10 +13,11 @@
   Month-local models (a row of month m depends only on lines of month m and
   on the unchanged dimensions) are materialised incrementally:
 
-      {{ config(materialized='incremental', incremental_strategy='append',
-                pre_hook="{{ delete_rebuilt_months() }}") }}
+      {{ config(**month_incremental()) }}
       ... from {{ ref('purchase_lines') }} where {{ in_rebuilt_months('month') }}
 
+  (on DuckDB: materialized='incremental', incremental_strategy='append',
+  pre_hook="{{ delete_rebuilt_months() }}"; Spark: see month_incremental).
   The pre-hook deletes the rebuilt months' rows (also months that no longer
   have any line, which delete+insert on a key would leave behind) and the
   filter recomputes just those months. `following` widens both to the next
@@ -94,12 +95,53 @@
     {{ return(this is none or model.get('resource_type') == 'unit_test') }}
 {%- endmacro %}
 
-{# Pre-hook of a month-incremental model: drop the rows about to be rebuilt. #}
+{# Config of a month-incremental model, the same on both engines but for
+   how the rebuilt months are replaced (issue 17 item 3; docs/scale-out.md,
+   "Incremental builds on Spark"):
+     {{ config(schema=…, **month_incremental()) }}
+   DuckDB: the pre-hook deletes the rebuilt months' rows, then the new rows
+   are appended. Spark's Parquet tables have no DELETE: the table is
+   partitioned by month, the pre-hook drops the rebuilt months' partitions
+   (also those of a month that ends up with no row, which an overwrite
+   alone would leave behind) and `insert_overwrite` (dynamic: only the
+   partitions written) puts the new rows in. On Spark the partition column
+   is the table's last column; the publication is copied by column name
+   (yaocai/spark_engine.py), so its column order does not change.
+   `target` is known when dbt parses the config, so this is not dispatched. #}
+{% macro month_incremental(following=0) -%}
+    {%- set hook = '{{ delete_rebuilt_months(following=%d) }}' | format(following) if following
+        else '{{ delete_rebuilt_months() }}' -%}
+    {%- if target.type == 'spark' -%}
+        {{ return({'materialized': 'incremental', 'incremental_strategy': 'insert_overwrite',
+                   'partition_by': ['month'], 'pre_hook': hook}) }}
+    {%- endif -%}
+    {{ return({'materialized': 'incremental', 'incremental_strategy': 'append', 'pre_hook': hook}) }}
+{%- endmacro %}
+
+{# Pre-hook of a month-incremental model: remove the rows about to be rebuilt. #}
 {% macro delete_rebuilt_months(column='month', following=0) -%}
+    {{ return(adapter.dispatch('delete_rebuilt_months', 'yaocai')(column, following)) }}
+{%- endmacro %}
+{% macro duckdb__delete_rebuilt_months(column, following) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} where {{ in_rebuilt_months(column, following) }}
     {%- else -%}
         select 1
+    {%- endif -%}
+{%- endmacro %}
+{# Spark: drop the months' partitions (a catalogue operation: their files go,
+   no row is rewritten); without the var, every row, as DuckDB's `where true`
+   (yaocai/spark_engine.py passes --full-refresh to full builds, so this is
+   for a build run by hand); nothing on a first build or with no months. #}
+{% macro spark__delete_rebuilt_months(column, following) -%}
+    {%- if is_incremental() -%}
+        {%- set literals = _rebuild_month_literals(0, following) -%}
+        {%- if literals is none -%}
+            truncate table {{ this }}
+        {%- elif literals -%}
+            alter table {{ this }} drop if exists
+            {%- for literal in literals %} partition ({{ column }} = {{ literal }}){{ ',' if not loop.last }}{% endfor %}
+        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -113,4 +155,42 @@
         {{ return(false) }}
     {%- endif -%}
     {{ return(adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) is not none) }}
+{%- endmacro %}
+
+{# The previous version of a table model that reads its months back (see
+   previous_version_usable): {{ this }} on DuckDB, which builds the new table
+   beside the old one and swaps them. dbt-spark drops a Parquet table before
+   creating its new version, so on Spark the pre-hook keep_previous_version()
+   copies it to NAME__previous first (the table is one row per institution ×
+   month or per institution × month × group: small beside the lines) and the
+   post-hook drop_previous_version() removes the copy. Config of such a model:
+     pre_hook="{{ keep_previous_version() }}", post_hook="{{ drop_previous_version() }}"
+   (hooks that render empty, as on DuckDB, are not run). #}
+{% macro previous_version() -%}
+    {{ return(adapter.dispatch('previous_version', 'yaocai')()) }}
+{%- endmacro %}
+{% macro duckdb__previous_version() -%}
+    {{ return(this) }}
+{%- endmacro %}
+{% macro spark__previous_version() -%}
+    {{ return(this.incorporate(path={'identifier': this.identifier ~ '__previous'})) }}
+{%- endmacro %}
+
+{% macro keep_previous_version() -%}
+    {{ return(adapter.dispatch('keep_previous_version', 'yaocai')()) }}
+{%- endmacro %}
+{% macro duckdb__keep_previous_version() -%}{%- endmacro %}
+{% macro spark__keep_previous_version() -%}
+    {%- if previous_version_usable() -%}
+        {%- do run_query('drop table if exists ' ~ previous_version()) -%}
+        create table {{ previous_version() }} using parquet as select * from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro drop_previous_version() -%}
+    {{ return(adapter.dispatch('drop_previous_version', 'yaocai')()) }}
+{%- endmacro %}
+{% macro duckdb__drop_previous_version() -%}{%- endmacro %}
+{% macro spark__drop_previous_version() -%}
+    drop table if exists {{ previous_version() }}
 {%- endmacro %}

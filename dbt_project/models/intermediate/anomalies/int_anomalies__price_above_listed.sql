@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(schema='incremental', **month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings: paid more per minimum unit than the listed price valid that day
 -- (超挂网价), per institution × product × month over price-eligible lines.

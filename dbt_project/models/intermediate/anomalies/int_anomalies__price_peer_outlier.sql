@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(schema='incremental', **month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings: paid at least anomaly_peer_outlier_ratio × the peer median unit
 -- price (median over ≥ peer_min_institutions public institutions, same

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months(following=1) }}") }}
+{{ config(schema='incremental', **month_incremental(following=1)) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Findings (价格异常变动, institution level): an institution's quantity-
 -- weighted unit price of a product rose by at least

@@ -1,4 +1,4 @@
-{{ config(schema='incremental') }}  -- kept in the publication: the next incremental build reads its months back
+{{ config(schema='incremental', pre_hook="{{ keep_previous_version() }}", post_hook="{{ drop_previous_version() }}") }}  -- kept in the publication: the next incremental build reads its months back
 -- One row per institution × month from the first month with data to the
 -- as-of month, saying whether the institution uploaded any purchase line
 -- that month. Zero is not missing (docs/conventions.md: OpenPrescribing): an
@@ -22,7 +22,7 @@ uploads as (
     {% if reuse_previous %}
     union all
     select fixmedins_code, month, line_count
-    from {{ this }}
+    from {{ previous_version() }}
     where has_uploads and not {{ rebuilt_months_predicate('month') }}
     {% endif %}
 ),

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(schema='incremental', **month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per product × month with a peer median unit price.
 -- Rule (models/metrics.md, metric_price_deviation_index): each public institution's quantity-weighted

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(schema='incremental', **month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Item prices for the price index (marts/price/price_index.sql), one row per
 -- basis × region level × admdvs × category group × month × item, over public

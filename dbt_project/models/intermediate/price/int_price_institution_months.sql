@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', schema='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(schema='incremental', **month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per institution × product × month over the price-eligible lines
 -- of price_deviation_index (3503, no gift, price delivered, by the as-of

@@ -11,6 +11,7 @@
 -- Incremental builds (macros/incremental.sql): the months not rebuilt are
 -- read back from the previous version of this table; only the rebuilt
 -- months are summed from purchase_lines; year to date is recomputed over all.
+{{ config(pre_hook="{{ keep_previous_version() }}", post_hook="{{ drop_previous_version() }}") }}
 {% set reuse_previous = previous_version_usable() %}
 with lines as (
     select * from {{ ref('purchase_lines') }}
@@ -38,7 +39,7 @@ monthly as (
     union all
     select fixmedins_code, month, category_group, ownership, admdvs, city_admdvs,
            platform_amount, total_amount, line_count
-    from {{ this }}
+    from {{ previous_version() }}
     where not {{ rebuilt_months_predicate('month') }}
     {% endif %}
 ),

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(**month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per benchmark level × key × month × region with enough buyers.
 -- Benchmarks against peers (OpenPrescribing price-per-unit method; the

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(**month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- One row per institution × month × category group with price-eligible lines
 -- (models/metrics.md, metric_price_deviation_index). Over eligible lines that have a

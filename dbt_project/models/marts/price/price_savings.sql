@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append', pre_hook="{{ delete_rebuilt_months() }}") }}
+{{ config(**month_incremental()) }}
 -- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- 可节约金额: one row per institution × product × month with price-eligible
 -- lines (every institution, with its ownership), over the same lines and
