@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from functools import lru_cache
 
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no types; its stubs are not installed
+import yaml  # type: ignore[import-untyped, unused-ignore]  # PyYAML ships no types (typed when the spark extra brings stubs along)
 
 from foundation.layout import DBT_PROJECT_DIR
 
