@@ -118,11 +118,11 @@ def typed(landing: Path) -> dict:
         con.execute(f"create table purchases as {' union all '.join(parts)}")
         con.execute("checkpoint")
         seconds = time.monotonic() - started
-        lines, unparsed = con.execute(
-            "select count(*), count(*) filter (where purc_retn_stoin_time is null or purc_retn_cnt is null) "
-            "from purchases").fetchone()
+        lines, unparsed, amount = con.execute(
+            "select count(*), count(*) filter (where purc_retn_stoin_time is null or purc_retn_cnt is null), "
+            "sum(finl_trns_pric * purc_retn_cnt)::double from purchases").fetchone()
         con.close()
-    return {"lines": lines, "lines_with_unparsed_required_values": unparsed, "files": files,
+    return {"amount": amount, "lines": lines, "lines_with_unparsed_required_values": unparsed, "files": files,
             "seconds": round(seconds, 2)}
 
 
