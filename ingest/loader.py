@@ -508,9 +508,12 @@ _JSON_PLAIN_FLOAT = r"-?[0-9]{1,15}\.[0-9]+"
 
 
 # The JSON Lines fast path below gives the Python reader's result, but it is
-# not faster yet: DuckDB's json functions re-parse the document for every key
-# (60 k NHSA messages: 7 s, against 2-3 s in Python). Off until it extracts
-# all keys in one parse; tests/test_ingest_fast_path.py keeps it correct.
+# not faster: it now extracts every value of a line with one list of paths
+# (one json_extract per key re-parsed the line each time: 50 k NHSA messages
+# took 10 s), yet the shape checks and the text rendering of each value still
+# cost as much CPU as the Python reader (300 k messages: 11.7 s against
+# 11.4 s, and 1.4 GB against 0.5 GB; issue 18). Off until it pays;
+# tests/test_ingest_fast_path.py keeps it correct.
 JSONL_IN_DUCKDB = False
 
 
@@ -549,7 +552,7 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
     # Every JSON function parses its document again, so each line is parsed a
     # fixed number of times, never once per key: the keys and the entry once
     # here, every value at once below with a list of paths (one json_extract
-    # per key took 100 µs a line, the list form 7 µs; benchmarks/RESULTS.md).
+    # per key took 100 µs a line, the list form 7 µs; issue 18).
     # One record per line: the envelope's keys (without "input") then the
     # entry's keys not already there; the entry's value wins (readers._flatten_nhsa).
     con.execute(
