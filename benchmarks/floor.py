@@ -120,7 +120,7 @@ def typed(landing: Path) -> dict:
         seconds = time.monotonic() - started
         lines, unparsed, amount = con.execute(
             "select count(*), count(*) filter (where purc_retn_stoin_time is null or purc_retn_cnt is null), "
-            "sum(finl_trns_pric * purc_retn_cnt)::double from purchases").fetchone()
+            "sum(finl_trns_pric::double * purc_retn_cnt::double) from purchases").fetchone()
         con.close()
     return {"amount": amount, "lines": lines, "lines_with_unparsed_required_values": unparsed, "files": files,
             "seconds": round(seconds, 2)}
