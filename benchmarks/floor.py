@@ -14,7 +14,19 @@ faster than it can be read, so each stage is reported as a multiple of this.
 Columns are taken by position (the demo files share the contract's column
 order), so Chinese headers need no decoding.
 
-    python benchmarks/floor.py LANDING
+The typed floor (``--typed``, issue 18) reads *every* column of every
+purchases file once, casts each value to the contract's type
+(docs/data-contract.md §1: codes and text as varchar, dates, DECIMAL(18,6)
+amounts, a timestamp; try_cast, so a value that does not parse is NULL) and
+writes the rows into one table of a DuckDB database file (ingest must persist
+what it checked, so the floor pays DuckDB's compression and write too). No
+trimming, no rules, no quarantine, no keys: the least any ingest that checks
+every value must pay. The GB18030 file is read as latin-1 here too (its text
+columns then hold mis-decoded text: a real decoder's cost is not in the
+floor).
+
+    python benchmarks/floor.py LANDING            # the tokenising floor
+    python benchmarks/floor.py LANDING --typed    # the typed floor
 """
 
 from __future__ import annotations
@@ -23,15 +35,30 @@ import codecs
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 
 PRICE, COUNT, WIDTH = 12, 13, 19  # positions of finl_trns_pric and purc_retn_cnt; number of columns
+# The purchases columns in the contract's order with their lake types
+# (docs/data-contract.md §1; ingest/feeds.py is not imported: the floor uses
+# no yaocai code). The NHSA messages carry infno and fixmedins_code in the
+# envelope, the rest in input.purcinfo.
+PURCHASE_TYPES = (
+    ("infno", "varchar"), ("fixmedins_code", "varchar"), ("fixmedins_bchno", "varchar"), ("med_list_codg", "varchar"),
+    ("fixmedins_hilist_id", "varchar"), ("fixmedins_hilist_name", "varchar"), ("spler_name", "varchar"),
+    ("prodentp_name", "varchar"), ("aprvno", "varchar"), ("manu_lotnum", "varchar"), ("manu_date", "date"),
+    ("expy_end", "date"), ("finl_trns_pric", "decimal(18, 6)"), ("purc_retn_cnt", "decimal(18, 6)"),
+    ("purc_retn_stoin_time", "timestamp"), ("purc_invo_no", "varchar"), ("prod_geay_flag", "varchar"),
+    ("medins_prod_purc_no", "varchar"), ("platform_order_no", "varchar"),
+)
+ENVELOPE = ("infno", "fixmedins_code")
 
 
-def main(landing: Path) -> dict:
+def purchases_by_encoding(landing: Path) -> tuple[list[str], list[str], list[str], int]:
+    """(UTF-8 CSV files, GB18030 CSV files, JSON Lines files, number of files)."""
     files = sorted(p for p in (landing / "purchases").iterdir() if p.suffix in (".csv", ".jsonl"))
     utf8, latin1, jsonl = [], [], []
     for path in files:
@@ -44,6 +71,11 @@ def main(landing: Path) -> dict:
             utf8.append(str(path))
         except UnicodeDecodeError:
             latin1.append(str(path))
+    return utf8, latin1, jsonl, len(files)
+
+
+def main(landing: Path) -> dict:
+    utf8, latin1, jsonl, files = purchases_by_encoding(landing)
     con = duckdb.connect()
     con.execute(f"set threads = {os.cpu_count()}")
     columns = {f"c{i}": "varchar" for i in range(WIDTH)}
@@ -61,8 +93,39 @@ def main(landing: Path) -> dict:
             "columns = {'input': 'struct(purcinfo struct(finl_trns_pric double, purc_retn_cnt double))'})")
     started = time.monotonic()
     amount, lines = con.execute(f"select sum(amount), sum(lines) from ({' union all '.join(parts)})").fetchone()
-    return {"amount": amount, "lines": lines, "files": len(files), "seconds": round(time.monotonic() - started, 2)}
+    return {"amount": amount, "lines": lines, "files": files, "seconds": round(time.monotonic() - started, 2)}
+
+
+def typed(landing: Path) -> dict:
+    """The typed floor: every column of every purchases file, cast, into a
+    table of a DuckDB file (in a temporary directory, removed afterwards)."""
+    utf8, latin1, jsonl, files = purchases_by_encoding(landing)
+    text_columns = {f"c{i}": "varchar" for i in range(WIDTH)}
+    cast = ", ".join(f"try_cast(c{i} as {kind}) as {name}" for i, (name, kind) in enumerate(PURCHASE_TYPES))
+    parts = [f"select {cast} from read_csv({paths!r}, header = false, skip = 1, auto_detect = false, delim = ',', "
+             f"quote = '\"', escape = '\"', columns = {text_columns!r}, encoding = '{encoding}')"
+             for paths, encoding in ((utf8, "utf-8"), (latin1, "latin-1")) if paths]
+    if jsonl:
+        entry = ", ".join(f"{name} varchar" for name, _ in PURCHASE_TYPES if name not in ENVELOPE)
+        json_columns = {**{name: "varchar" for name in ENVELOPE}, "input": f"struct(purcinfo struct({entry}))"}
+        values = ", ".join(f"try_cast({name if name in ENVELOPE else 'input.purcinfo.' + name} as {kind}) as {name}"
+                           for name, kind in PURCHASE_TYPES)
+        parts.append(f"select {values} from read_json({jsonl!r}, format = 'newline_delimited', columns = {json_columns!r})")
+    with tempfile.TemporaryDirectory(prefix="yaocai-floor-") as tmp:
+        con = duckdb.connect(str(Path(tmp) / "floor.duckdb"))
+        con.execute(f"set threads = {os.cpu_count()}")
+        started = time.monotonic()
+        con.execute(f"create table purchases as {' union all '.join(parts)}")
+        con.execute("checkpoint")
+        seconds = time.monotonic() - started
+        lines, unparsed, amount = con.execute(
+            "select count(*), count(*) filter (where purc_retn_stoin_time is null or purc_retn_cnt is null), "
+            "sum(finl_trns_pric::double * purc_retn_cnt::double) from purchases").fetchone()
+        con.close()
+    return {"amount": amount, "lines": lines, "lines_with_unparsed_required_values": unparsed, "files": files,
+            "seconds": round(seconds, 2)}
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(Path(sys.argv[1]))))
+    target = Path(sys.argv[1])
+    print(json.dumps(typed(target) if "--typed" in sys.argv[2:] else main(target)))

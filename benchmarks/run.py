@@ -6,6 +6,9 @@ yaocai_demo (institutions and products grow with the volume: ≥ 3,000 and
 
 * floor  one DuckDB pass reading every purchases file once and summing
          price × quantity (benchmarks/floor.py): the cost of touching the data;
+* typed floor  every purchases column read once, cast to its type and
+         written into a DuckDB table (floor.py --typed): the least any ingest
+         that checks every value must pay (issue 18);
 * the pipeline's steps (yaocai/pipeline.py) on a fresh warehouse: ingest,
          reviews, dbt build, gate, publish, reports;
 * peer   the three indicators computed with pandas from the same files the
@@ -48,7 +51,7 @@ from yaocai.steps import STEPS as PIPELINE_STEPS  # noqa: E402
 RESULTS_DIR = REPO / "benchmarks" / "results"
 RESULTS_MD = REPO / "benchmarks" / "RESULTS.md"
 MARK_START, MARK_END = "<!-- results:start -->", "<!-- results:end -->"
-SIZES = {"200k": 200_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000}
+SIZES = {"200k": 200_000, "1M": 1_000_000, "5M": 5_000_000, "20M": 20_000_000, "50M": 50_000_000}
 
 
 # --------------------------------------------------------------------------
@@ -125,6 +128,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     logs = work / "logs" / size
     env = {"YAOCAI_DUCKDB_MEMORY_LIMIT": memory_limit} if memory_limit else {}
     result["floor"] = measure_floor(landing, logs, env)
+    result["typed_floor"] = measure_floor(landing, logs, env, typed=True)
     warehouse = work / f"warehouse-{size}"
     shutil.rmtree(warehouse, ignore_errors=True)
     context_file = work / f"context-{size}.json"
@@ -148,11 +152,14 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     return result
 
 
-def measure_floor(landing: Path, logs: Path, env: dict | None = None, runs: int = 3) -> dict:
+def measure_floor(landing: Path, logs: Path, env: dict | None = None, runs: int = 3, typed: bool = False) -> dict:
     """The floor is a best case: the fastest of a few runs (a 6-second query is
-    easily doubled by other work on a shared machine)."""
-    results = [measure(f"floor-{i + 1}", python_command(str(REPO / "benchmarks" / "floor.py"), str(landing)), logs, env)
-               for i in range(runs)]
+    easily doubled by other work on a shared machine). ``typed``: the typed
+    floor (floor.py --typed), two runs (it takes about as long as the ingest
+    step's lake writes)."""
+    name, extra = ("typed-floor", ["--typed"]) if typed else ("floor", [])
+    results = [measure(f"{name}-{i + 1}", python_command(str(REPO / "benchmarks" / "floor.py"), str(landing), *extra), logs, env)
+               for i in range(2 if typed else runs)]
     best = min(results, key=lambda r: r["seconds"])
     return {**best, "runs_seconds": [r["seconds"] for r in results]}
 
@@ -233,26 +240,32 @@ def render(results: list[dict]) -> str:
         out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}; Python {m['python']}, "
                    + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; commit {m['commit']}; "
                    f"DuckDB memory limit {m['duckdb_memory_limit']}.\n")
-    header = "| size | lines | inst. | products | floor | " + " | ".join(STEPS[1:]) + " | total | peer | yaocai ÷ peer |"
+    header = ("| size | lines | inst. | products | floor | typed floor | " + " | ".join(STEPS[1:])
+              + " | total | peer | yaocai ÷ peer |")
     out += [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         floor = r["floor"]["seconds"]
+        typed_floor = r.get("typed_floor", {}).get("seconds")  # results before issue 18 have none
         steps = r.get("steps", {})
         total = sum(s["seconds"] for name, s in steps.items() if name != "start")
-        cells = [f"{steps[s]['seconds']:.1f}s ({steps[s]['seconds'] / floor:.1f}×)" if s in steps else "—" for s in STEPS[1:]]
+        cells = [f"{steps[s]['seconds']:.1f}s ({steps[s]['seconds'] / floor:.1f}×"
+                 + (f"; {steps[s]['seconds'] / typed_floor:.1f}× typed" if s == "ingest" and typed_floor else "") + ")"
+                 if s in steps else "—" for s in STEPS[1:]]
         peer = r.get("peer", {}).get("seconds")
         out.append(f"| {r['size']} | {r['purchase_lines']:,} | {r['institutions']:,} | {r['products']:,} | {floor:.1f}s | "
+                   + (f"{typed_floor:.1f}s ({typed_floor / floor:.1f}×) | " if typed_floor else "— | ")
                    + " | ".join(cells) + f" | **{total:.1f}s ({total / floor:.1f}×)** | "
                    + (f"{peer:.1f}s ({peer / floor:.1f}×) | {total / peer:.2f} |" if peer else "— | — |"))
     out += ["", "Peak memory (MB; largest process of the step / sampled sum over its process tree) and load average "
             "(1-minute, before → after):", ""]
-    header = "| size | floor | " + " | ".join(STEPS[1:]) + " | peer |"
+    header = "| size | floor | typed floor | " + " | ".join(STEPS[1:]) + " | peer |"
     out += [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         def cell(s: dict | None) -> str:
             return "—" if not s else f"{s['max_rss_mb']:,} / {s['tree_rss_peak_mb']:,} (load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})"
         steps = r.get("steps", {})
-        out.append(f"| {r['size']} | {cell(r['floor'])} | " + " | ".join(cell(steps.get(s)) for s in STEPS[1:])
+        out.append(f"| {r['size']} | {cell(r['floor'])} | {cell(r.get('typed_floor'))} | "
+                   + " | ".join(cell(steps.get(s)) for s in STEPS[1:])
                    + f" | {cell(r.get('peer'))} |")
     agreements = [(r["size"], r["peer"]["agreement"]) for r in results if r.get("peer", {}).get("agreement")]
     if agreements:
@@ -302,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nightly", action="store_true", help="also measure a nightly delivery on the largest size")
     parser.add_argument("--memory-limit", help="YAOCAI_DUCKDB_MEMORY_LIMIT for the steps (default: the pipeline's)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the RESULTS.md table from results/*.json")
-    parser.add_argument("--floor-only", action="store_true", help="re-measure the floors of existing results (--sizes)")
+    parser.add_argument("--floor-only", action="store_true",
+                        help="re-measure the floors (both) of existing results (--sizes)")
     parser.add_argument("--generate", nargs=2, metavar=("LANDING", "LINES"), help=argparse.SUPPRESS)
     parser.add_argument("--split-night", nargs=2, metavar=("LANDING", "NIGHT_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--step", nargs=5, metavar=("STEP", "LANDING", "WAREHOUSE", "AS_OF", "CONTEXT"),
@@ -325,12 +339,14 @@ def main(argv: list[str] | None = None) -> int:
         step, landing, warehouse, as_of, context = args.step
         print(json.dumps(run_step(step, landing, warehouse, as_of, Path(context)), ensure_ascii=False, default=str))
         return 0
-    if args.floor_only:  # re-measure the floors of existing results (best of 3)
+    if args.floor_only:  # re-measure the floors of existing results (best of 3; the typed floor best of 2)
         for size in [s.strip() for s in args.sizes.split(",") if s.strip()]:
             path = RESULTS_DIR / f"{size}.json"
             if path.exists():
                 result = json.loads(path.read_text())
-                result["floor"] = measure_floor(args.work.resolve() / f"landing-{size}", args.work.resolve() / "logs" / size)
+                landing, logs = args.work.resolve() / f"landing-{size}", args.work.resolve() / "logs" / size
+                result["floor"] = measure_floor(landing, logs)
+                result["typed_floor"] = measure_floor(landing, logs, typed=True)
                 path.write_text(json.dumps(result, ensure_ascii=False, indent=2))
         write_report()
         return 0

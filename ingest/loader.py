@@ -455,22 +455,29 @@ def _stage_csv_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path,
     if (len(set(header)) != len(header) or len(header) < 2 or len(header) > WIDE_FILE_COLUMNS
             or _missing_required(feed, header)):
         return None
-    source = path
-    if encoding == "gb18030":
-        source = tmp / "utf8.csv"
-        if not _transcode(path, source, encoding):
-            return None
     columns = _column_list(len(header))
-    try:
-        con.execute(
-            "create temp table staged as select * from read_csv(?, header = false, skip = 1, auto_detect = false, "
-            "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
-            f"max_line_size = {min(_CSV_FIELD_LIMIT, limits.MAX_FIELD_CHARS.value(), limits.MAX_LINE_CHARS.value())}, "
-            "columns = ?)",
-            [str(source), {c: "varchar" for c in columns}],
-        )
-    except duckdb.Error:
-        return None
+    while True:
+        source = path
+        if encoding == "gb18030":
+            source = tmp / "utf8.csv"
+            if not _transcode(path, source, encoding):
+                return None
+        try:
+            con.execute(
+                "create temp table staged as select * from read_csv(?, header = false, skip = 1, auto_detect = false, "
+                "delim = ',', quote = '\"', escape = '\"', strict_mode = true, null_padding = false, encoding = 'utf-8', "
+                f"max_line_size = {min(_CSV_FIELD_LIMIT, limits.MAX_FIELD_CHARS.value(), limits.MAX_LINE_CHARS.value())}, "
+                "columns = ?)",
+                [str(source), {c: "varchar" for c in columns}],
+            )
+            break
+        except duckdb.Error:
+            # The header was UTF-8 (plain ASCII) but the rest may not be:
+            # then the file is GB18030 if all of it decodes so (as
+            # readers.detect_encoding decides), and is read again re-encoded.
+            if encoding != "utf-8" or readers.detect_encoding(path, check_gb18030=False) != "gb18030":
+                return None
+            encoding = "gb18030"
     # A row whose first cell starts with an ASCII letter or digit other than
     # t is neither blank nor a summary row (readers: 合计, 总计, 小计, total).
     plain = (f"coalesce(ascii({columns[0]}) between 48 and 57 or ascii({columns[0]}) between 65 and 83 "
@@ -501,9 +508,12 @@ _JSON_PLAIN_FLOAT = r"-?[0-9]{1,15}\.[0-9]+"
 
 
 # The JSON Lines fast path below gives the Python reader's result, but it is
-# not faster yet: DuckDB's json functions re-parse the document for every key
-# (60 k NHSA messages: 7 s, against 2-3 s in Python). Off until it extracts
-# all keys in one parse; tests/test_ingest_fast_path.py keeps it correct.
+# not faster: it now extracts every value of a line with one list of paths
+# (one json_extract per key re-parsed the line each time: 50 k NHSA messages
+# took 10 s), yet the shape checks and the text rendering of each value still
+# cost as much CPU as the Python reader (300 k messages: 11.7 s against
+# 11.4 s, and 1.4 GB against 0.5 GB; issue 18). Off until it pays;
+# tests/test_ingest_fast_path.py keeps it correct.
 JSONL_IN_DUCKDB = False
 
 
@@ -539,26 +549,33 @@ def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pat
 
 
 def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
+    # Every JSON function parses its document again, so each line is parsed a
+    # fixed number of times, never once per key: the keys and the entry once
+    # here, every value at once below with a list of paths (one json_extract
+    # per key took 100 µs a line, the list form 7 µs; issue 18).
     # One record per line: the envelope's keys (without "input") then the
     # entry's keys not already there; the entry's value wins (readers._flatten_nhsa).
     con.execute(
         """create temp table staged_records as
-        select j, entry,
-               list_concat(list_filter(json_keys(j), k -> k <> 'input'),
-                           list_filter(coalesce(json_keys(entry), []), k -> not list_contains(json_keys(j), k))) as keys
-        from (select j, case when json_type(j) = 'OBJECT' and json_exists(j, '$.input')
-                             then json_extract(j, '$.input.*') end as entries,
-                     entries[1] as entry
-              from staged_json)"""
+        select j, entry, top_keys, entry_keys, input_keys, is_object, input_is_object, entry_is_object,
+               list_concat(list_filter(top_keys, k -> k <> 'input'),
+                           list_filter(coalesce(entry_keys, []), k -> not list_contains(top_keys, k))) as keys
+        from (select j, entry, top_keys, input_keys, is_object, input_is_object,
+                     json_type(entry) = 'OBJECT' as entry_is_object, json_keys(entry) as entry_keys
+              from (select j, is_object, top_keys, input is not null as has_input,
+                           json_type(input) = 'OBJECT' as input_is_object, json_keys(input) as input_keys,
+                           case when is_object and has_input then json_extract(input, '$.*')[1] end as entry
+                    from (select j, json_type(j) = 'OBJECT' as is_object, json_keys(j) as top_keys,
+                                 json_extract(j, '$.input') as input
+                          from staged_json)))"""
     )
     shapes_ok = con.execute(
-        r"""select bool_and(json_type(j) = 'OBJECT'
-                        and (not json_exists(j, '$.input')
-                             or (json_type(j, '$.input') = 'OBJECT' and len(json_keys(j, '$.input')) = 1
-                                 and json_type(entry) = 'OBJECT'))
-                        and len(json_keys(j)) = len(list_distinct(json_keys(j)))
-                        and (entry is null or len(json_keys(entry)) = len(list_distinct(json_keys(entry))))
-                        and not regexp_matches(j::varchar, ',\s*[\]}]'))
+        r"""select bool_and(coalesce(is_object
+                        and (input_keys is null and not list_contains(top_keys, 'input')
+                             or (input_is_object and len(input_keys) = 1 and entry_is_object))
+                        and len(top_keys) = len(list_distinct(top_keys))
+                        and (entry is null or len(entry_keys) = len(list_distinct(entry_keys)))
+                        and not regexp_matches(j::varchar, ',\s*[\]}]'), false))
            from staged_records"""
     ).fetchone()[0]
     if not shapes_ok:
@@ -574,12 +591,10 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
         return None
     if len(header) < 2 or _missing_required(feed, header):
         return None
-    values = []
-    for i, key in enumerate(header):
-        path_literal = quote_literal("$." + json.dumps(key, ensure_ascii=False))
-        v = f"coalesce(json_extract(entry, {path_literal}), json_extract(j, {path_literal}))"
-        values.append(f"{v} as v{i}")
-    con.execute(f"create or replace temp table staged_values as select {', '.join(values)} from staged_records")
+    paths = "[" + ", ".join(quote_literal("$." + json.dumps(key, ensure_ascii=False)) for key in header) + "]"
+    values = ", ".join(f"coalesce(e[{i + 1}], t[{i + 1}]) as v{i}" for i in range(len(header)))
+    con.execute(f"create or replace temp table staged_values as select {values} from "
+                f"(select json_extract(entry, {paths}) as e, json_extract(j, {paths}) as t from staged_records)")
     allowed = " and ".join(
         f"(v{i} is null or json_type(v{i}) in ('VARCHAR', 'NULL', 'BOOLEAN') "
         f"or (json_type(v{i}) in ('BIGINT', 'UBIGINT') and regexp_full_match(v{i}::varchar, '{_JSON_INTEGER}')) "

@@ -88,6 +88,13 @@ def make_landing(root: Path) -> Path:
     write(folder / "i-bad-quote.csv", HEADER, renumber("I")[:2], text='"3503"x,H,I9,P,1,1,2024-05-01,,,,,\n')
     write(folder / "j-duplicate-labels.csv", HEADER + ["备注"], [r + ["second"] for r in renumber("J")[:4]])
     write(folder / "k-spaces-only.csv", HEADER, renumber("K")[:2] + [[" ", "\u3000", "", "", "", "", "", "", "", "", "", ""]])
+    # The encoding is decided on the whole file, not the header line: an
+    # ASCII header above GB18030 rows, and above bytes valid in neither.
+    ascii_header = [*HEADER[:-1], "note"]
+    write(folder / "l-ascii-header-gb18030.csv", ascii_header, renumber("L"), encoding="gb18030")
+    write(folder / "m-ascii-header-bad-bytes.csv", ascii_header, renumber("M")[:3])
+    with (folder / "m-ascii-header-bad-bytes.csv").open("ab") as handle:
+        handle.write(b"3503,H1,M9,\xff\xfe,1,1,2024-05-01 08:30:00,,,,,\n")
     return root
 
 
@@ -98,7 +105,8 @@ def lake_contents(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     tables["quarantine"] = con.execute(
         "select feed, source_file, row_number, reason, raw_content from quarantine order by source_file, row_number").fetchall()
     tables["manifest"] = con.execute(
-        "select source_file, status, rows_in, rows_loaded, rows_quarantined from ingest_manifest order by source_file").fetchall()
+        "select source_file, status, rows_in, rows_loaded, rows_quarantined, message from ingest_manifest "
+        "order by source_file").fetchall()
     return tables
 
 
@@ -116,9 +124,9 @@ def test_csv_parsed_by_duckdb_gives_what_the_python_reader_gives(tmp_path, monke
     monkeypatch.setattr(loader, "_stage_csv_in_duckdb", spy)
     fast = duckdb.connect(str(tmp_path / "fast.duckdb"))
     ingest_landing(landing, fast, "run")
-    assert {"a-utf8.csv", "b-bom-crlf.csv", "c-gb18030.csv", "d-again.csv"} <= set(fast_files)
+    assert {"a-utf8.csv", "b-bom-crlf.csv", "c-gb18030.csv", "d-again.csv", "l-ascii-header-gb18030.csv"} <= set(fast_files)
     assert not {"e-blank-row.csv", "f-extra-cell.csv", "g-short-row.csv", "h-title-row.csv", "i-bad-quote.csv",
-                "j-duplicate-labels.csv", "k-spaces-only.csv"} & set(fast_files)
+                "j-duplicate-labels.csv", "k-spaces-only.csv", "m-ascii-header-bad-bytes.csv"} & set(fast_files)
 
     monkeypatch.setattr(loader, "_stage_csv_in_duckdb", lambda *args: None)
     slow = duckdb.connect(str(tmp_path / "slow.duckdb"))
