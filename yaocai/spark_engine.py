@@ -169,6 +169,20 @@ def published_models(manifest: dict, working_schemas: list[str]) -> list[dict]:
     return sorted(nodes, key=lambda node: (node["schema"], _name(node)))
 
 
+def _select_order(spark, node: dict) -> list[str]:
+    """The model's columns in the order of its select, as DuckDB's table has
+    them: Spark puts a table's partition columns last (the month-incremental
+    models are partitioned by month on Spark), and a later DuckDB build
+    appends to the copied ``incremental`` tables by position. Resolving the
+    compiled select only plans it (no Spark job runs)."""
+    compiled = node.get("compiled_code")
+    table = spark.table(f"{node['schema']}.{_name(node)}")
+    if not compiled:
+        return table.columns
+    ordered = spark.sql(compiled).columns
+    return ordered if sorted(ordered) == sorted(table.columns) else table.columns
+
+
 def _name(node: dict) -> str:
     return node["alias"] or node["name"]
 
@@ -287,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(export, ignore_errors=True)
     working = args.working_schemas.split(",")
     for node in published_models(manifest, working):
-        spark.table(f"{node['schema']}.{_name(node)}").write.mode("overwrite").parquet(
-            str(export / node["schema"] / _name(node)))
+        spark.table(f"{node['schema']}.{_name(node)}").select(*_select_order(spark, node)).write.mode(
+            "overwrite").parquet(str(export / node["schema"] / _name(node)))
     spark.stop()
     copied = copy_marts_to_duckdb(export, manifest, args.build_db, working)
     shutil.rmtree(export, ignore_errors=True)
