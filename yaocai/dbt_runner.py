@@ -29,6 +29,25 @@ import time
 from pathlib import Path
 
 
+# The options of ARGS that `dbt parse` takes too (with whether each has a
+# value); node selection (--select, --indirect-selection …) is build's alone.
+PARSE_OPTIONS = {"--project-dir": True, "--profiles-dir": True, "--vars": True, "--log-path": True,
+                 "--target": True, "--target-path": True, "--no-use-colors": False}
+
+
+def _parse_options(argv: list[str]) -> list[str]:
+    kept, i = [], 0
+    while i < len(argv):
+        option = argv[i].split("=", 1)[0]
+        takes_value = PARSE_OPTIONS.get(option)
+        width = 2 if (takes_value or (option not in PARSE_OPTIONS and i + 1 < len(argv)
+                                      and not argv[i + 1].startswith("--"))) and "=" not in argv[i] else 1
+        if option in PARSE_OPTIONS:
+            kept += argv[i:i + width]
+        i += width
+    return kept
+
+
 def main(argv: list[str]) -> int:
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
@@ -45,7 +64,7 @@ def main(argv: list[str]) -> int:
     # manifest to every command: each invoke otherwise parses the project
     # again (a partial parse at best), about 5 s per command on a busy
     # 2-core machine (issue 18).
-    parse = dbtRunner().invoke(["parse", *argv])
+    parse = dbtRunner().invoke(["parse", *_parse_options(argv)])
     if not parse.success:
         return 2 if parse.exception is not None else 1
     manifest = parse.result
