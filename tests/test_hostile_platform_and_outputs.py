@@ -263,7 +263,9 @@ def test_platform_body_of_2_gib_is_cut_at_the_limit(tmp_path):
     assert "larger than the limit of 8 MiB" in stderr and "YAOCAI_PLATFORM_MAX_RESPONSE_MB" in stderr, stderr
     assert len(server.hits) == 1  # too large is not retried
     assert server.sent < 64 * 2**20  # the client stopped reading; the server did not send 2 GiB
-    assert rss < 400, f"peak RSS {rss:.0f} MiB"  # whole body in memory was 4.4 GB
+    # the whole `yaocai run` process: ~410 MiB with its imports (DuckDB, dbt, GX) on CI;
+    # the body held in memory was 4.4 GB, so any bound well below 2 GiB tells them apart
+    assert rss < 768, f"peak RSS {rss:.0f} MiB"
     assert seconds < 60
     assert_pull_ended_cleanly(warehouse)
     print(f"2 GiB body: exit {status}, {seconds:.1f}s, peak RSS {rss:.0f} MiB, {server.sent / 2**20:.0f} MiB sent")
