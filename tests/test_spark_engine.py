@@ -155,6 +155,7 @@ def spark_night(spark_runs):
     emptied = sorted((landing / "purchases").glob("2026-01_*"))
     assert [p.name for p in emptied] == ["2026-01_a.csv"], emptied  # the month's only delivery
     _restate_without_lines(emptied[0])
+    size_before = (spark_warehouse / "yaocai.duckdb").stat().st_size
     lines: list[str] = []
     started = time.monotonic()
     ctx = run_pipeline(landing, spark_warehouse, AS_OF, on_step=lines.append, engine="spark")
@@ -169,7 +170,7 @@ def spark_night(spark_runs):
         run_pipeline(landing, rebuilt, AS_OF)
     finally:
         del os.environ["YAOCAI_FULL_REBUILD"]
-    return {"plan": plan, "lines": lines, "duckdb_full": rebuilt}
+    return {"plan": plan, "lines": lines, "duckdb_full": rebuilt, "size_before": size_before}
 
 
 def test_a_night_on_spark_is_incremental_and_publishes_what_a_full_duckdb_build_does(spark_runs, spark_night):
@@ -190,6 +191,11 @@ def test_a_night_on_spark_is_incremental_and_publishes_what_a_full_duckdb_build_
     problems = [p for p in problems if not p.startswith(("main.runs:", "main.build_info:"))]
     assert problems == [], "\n".join(problems[:20])
     assert stats["tables"] >= 50 and stats["rows"] > 10_000, stats
+    # the night's file is built anew, not on a copy of the last one with every
+    # table replaced (which was twice the size: freed blocks stay in the file)
+    published = spark_runs["spark_warehouse"] / "yaocai.duckdb"
+    assert published.stat().st_size < 1.5 * spark_night["size_before"], (published.stat().st_size,
+                                                                        spark_night["size_before"])
     con = duckdb.connect(str(spark_runs["spark_warehouse"] / "yaocai.duckdb"), read_only=True)
     try:
         months = {m for (m,) in con.execute("select distinct month from purchase_lines").fetchall()}

@@ -359,7 +359,11 @@ def build_step(ctx: RunContext) -> dict:
                 if refusal:
                     plan = replace(plan, mode="full", rebuild_months=[], reason=refusal)
             (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
-            if plan.incremental:
+            # On Spark the build file starts empty either way: the incremental
+            # build is in Spark's tables, and every published table is copied
+            # in whole (a copy of the previous file would carry its replaced
+            # tables' freed blocks: twice the size).
+            if plan.incremental and ctx.engine == "duckdb":
                 os.replace(previous, build_db)
         finally:
             previous.unlink(missing_ok=True)
