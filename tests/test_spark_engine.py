@@ -137,3 +137,70 @@ def test_dbt_parses_the_project_for_spark(tmp_path):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     assert manifest["metadata"]["adapter_type"] == "spark"
+
+
+def _restate_without_lines(path: Path) -> None:
+    """A hospital's file restated with its header only: every line of it withdrawn."""
+    header = path.read_text(encoding="utf-8-sig").splitlines()[0]
+    path.write_text(header + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def spark_night(spark_runs):
+    """The held-back night delivered to the Spark warehouse, with a month's
+    only file restated without lines (so that month's partitions must go),
+    built again on Spark; and the same lake built in full on DuckDB."""
+    landing, spark_warehouse = spark_runs["landing"], spark_runs["spark_warehouse"]
+    shutil.copyfile(spark_runs["night"], landing / "purchases" / f"{AS_OF}_night.csv")
+    emptied = sorted((landing / "purchases").glob("2026-01_*"))
+    assert [p.name for p in emptied] == ["2026-01_a.csv"], emptied  # the month's only delivery
+    _restate_without_lines(emptied[0])
+    size_before = (spark_warehouse / "yaocai.duckdb").stat().st_size
+    lines: list[str] = []
+    started = time.monotonic()
+    ctx = run_pipeline(landing, spark_warehouse, AS_OF, on_step=lines.append, engine="spark")
+    print(f"spark night: {time.monotonic() - started:.1f}s", *lines, sep="\n  ")
+    plan = json.loads((spark_warehouse / "state" / "runs" / ctx.run_id / "build_plan.json").read_text())
+
+    rebuilt = spark_runs["root"] / "duckdb_full"
+    (rebuilt / "state").mkdir(parents=True)
+    shutil.copyfile(spark_warehouse / "state" / "lake.duckdb", rebuilt / "state" / "lake.duckdb")
+    os.environ["YAOCAI_FULL_REBUILD"] = "1"
+    try:
+        run_pipeline(landing, rebuilt, AS_OF)
+    finally:
+        del os.environ["YAOCAI_FULL_REBUILD"]
+    return {"plan": plan, "lines": lines, "duckdb_full": rebuilt, "size_before": size_before}
+
+
+def test_a_night_on_spark_is_incremental_and_publishes_what_a_full_duckdb_build_does(spark_runs, spark_night):
+    plan = spark_night["plan"]
+    assert plan["mode"] == "incremental", plan
+    assert {"2026-01-01", "2026-10-01"} <= set(plan["rebuild_months"]) <= {
+        "2026-01-01", "2026-10-01", "2026-11-01", "2026-12-01"}, plan
+    build_line = next(line for line in spark_night["lines"] if line.startswith("dbt build:"))
+    assert "on Spark: incremental" in build_line, build_line
+    # the lake's Parquet: the emptied month's partition is gone, the others are there
+    partitions = {p.name for p in (spark_runs["spark_warehouse"] / "state" / "spark" / "lake" / "purchases").iterdir()}
+    assert "_month=2026-01-01" not in partitions and {"_month=2025-12-01", "_month=2026-10-01"} <= partitions
+
+    problems, stats = compare_publications.compare(
+        spark_night["duckdb_full"] / "yaocai.duckdb", spark_runs["spark_warehouse"] / "yaocai.duckdb",
+        compare_publications.ACROSS_ENGINES_DECIMAL_TOL, compare_publications.ACROSS_ENGINES_FLOAT_ABS_TOL)
+    # how each file was built, and the run history, differ by design
+    problems = [p for p in problems if not p.startswith(("main.runs:", "main.build_info:"))]
+    assert problems == [], "\n".join(problems[:20])
+    assert stats["tables"] >= 50 and stats["rows"] > 10_000, stats
+    # the night's file is built anew, not on a copy of the last one with every
+    # table replaced (which was twice the size: freed blocks stay in the file)
+    published = spark_runs["spark_warehouse"] / "yaocai.duckdb"
+    assert published.stat().st_size < 1.5 * spark_night["size_before"], (published.stat().st_size,
+                                                                        spark_night["size_before"])
+    con = duckdb.connect(str(spark_runs["spark_warehouse"] / "yaocai.duckdb"), read_only=True)
+    try:
+        months = {m for (m,) in con.execute("select distinct month from purchase_lines").fetchall()}
+        assert dt.date(2026, 1, 1) not in months and dt.date(2025, 12, 1) in months
+        assert con.execute("select count(*) from purchase_lines where receipt_date > ?",
+                           [spark_runs["as_of"]]).fetchone()[0] > 0  # the night is in
+    finally:
+        con.close()

@@ -351,11 +351,19 @@ def build_step(ctx: RunContext) -> dict:
             finally:
                 lake.close()
             if ctx.engine == "spark" and plan.incremental:
-                # the Spark build is always full for now (docs/scale-out.md, "Running yaocai on Spark")
-                plan = replace(plan, mode="full", rebuild_months=[],
-                               reason=f"engine spark builds in full (would have been: {plan.reason})")
+                # Spark's incremental build starts from Spark's own tables, not
+                # from the publication (docs/scale-out.md, "Incremental builds on Spark")
+                from yaocai.spark_engine import incremental_refusal
+
+                refusal = incremental_refusal(layout, previous)
+                if refusal:
+                    plan = replace(plan, mode="full", rebuild_months=[], reason=refusal)
             (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
-            if plan.incremental:
+            # On Spark the build file starts empty either way: the incremental
+            # build is in Spark's tables, and every published table is copied
+            # in whole (a copy of the previous file would carry its replaced
+            # tables' freed blocks: twice the size).
+            if plan.incremental and ctx.engine == "duckdb":
                 os.replace(previous, build_db)
         finally:
             previous.unlink(missing_ok=True)
@@ -410,7 +418,7 @@ def _spark_command(ctx: RunContext, plan, env: dict[str, str]) -> tuple[list[str
     command = [sys.executable, "-m", "yaocai.spark_engine", "--warehouse", str(layout.warehouse),
                "--build-db", str(layout.build_db(ctx.run_id)), "--vars", json.dumps(plan.dbt_vars(ctx.as_of)),
                "--target-path", str(run_dir / "dbt_target"), "--log-path", str(run_dir / "dbt_logs"),
-               "--working-schemas", ",".join(WORKING_SCHEMAS)]
+               "--working-schemas", ",".join(WORKING_SCHEMAS), "--run-id", ctx.run_id]
     return command, {**env, **spark_env(layout)}
 
 

@@ -129,6 +129,35 @@ def register_lake(spark, lake_db: Path, folder: Path, months: list[str] | None =
     return sorted(locations)
 
 
+# In WAREHOUSE/state/spark/: the run whose build left the Spark tables as
+# they are (written when a build ends, removed when one starts).
+BUILT_FOR = "built_for.json"
+
+
+def incremental_refusal(layout: Layout, previous_publication: Path) -> str | None:
+    """Why an incremental build on Spark cannot start from the Spark tables
+    (None when it can). Spark keeps its tables in WAREHOUSE/state/spark/, not
+    in the publication; an incremental build adds the rebuilt months to them,
+    so they must be the ones the previous publication was copied from: built
+    by the run that published it (not a DuckDB run since, nor a Spark build
+    whose run failed later, nor a build that stopped half-way)."""
+    import duckdb
+
+    try:
+        built_for = json.loads((spark_state(layout) / BUILT_FOR).read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return "no complete Spark build to start from"
+    con = duckdb.connect(str(previous_publication), read_only=True)
+    try:
+        published = con.execute("select run_id from main.build_info").fetchone()
+    finally:
+        con.close()
+    if published is None or published[0] != built_for:
+        return (f"the Spark tables are from run {built_for}, not from the last publication's "
+                f"{published[0] if published else '(unknown)'}")
+    return None
+
+
 def published_models(manifest: dict, working_schemas: list[str]) -> list[dict]:
     """The models dbt builds as tables the publication keeps (every schema
     but the working ones: the marts of ``main``, and the month-incremental
@@ -145,10 +174,13 @@ def _select_order(spark, node: dict) -> list[str]:
     them: Spark puts a table's partition columns last (the month-incremental
     models are partitioned by month on Spark), and a later DuckDB build
     appends to the copied ``incremental`` tables by position. Resolving the
-    compiled select only plans it (no Spark job runs)."""
+    compiled select only plans it (no Spark job runs). Only a partitioned
+    table has moved a column; the others are taken as they are (a model that
+    read its previous version compiled to a ``__previous`` copy that is
+    gone by now: dbt_project/macros/incremental.sql)."""
     compiled = node.get("compiled_code")
     table = spark.table(f"{node['schema']}.{_name(node)}")
-    if not compiled:
+    if not compiled or not node["config"].get("partition_by"):
         return table.columns
     ordered = spark.sql(compiled).columns
     return ordered if sorted(ordered) == sorted(table.columns) else table.columns
@@ -228,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vars", required=True, help="dbt --vars (JSON)")
     parser.add_argument("--target-path", type=Path, required=True)
     parser.add_argument("--log-path", type=Path, required=True)
+    parser.add_argument("--run-id", default=None, help="recorded as the run the Spark tables were built for")
     parser.add_argument("--working-schemas", required=True,
                         help="comma-separated schemas the publication drops (yaocai/pipeline.py WORKING_SCHEMAS)")
     args = parser.parse_args(argv)
@@ -238,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({k: v for k, v in spark_env(layout).items() if k not in os.environ})
     started = time.monotonic()
     spark = start_session(state, session_settings())
+    # The Spark tables are about to change: until this build is complete no
+    # later build may start from them (incremental_refusal).
+    (state / BUILT_FOR).unlink(missing_ok=True)
     rebuild_months = json.loads(args.vars).get("rebuild_months")
     tables = register_lake(spark, layout.lake, state / "lake", rebuild_months)
     spark.udf.register("yaocai_parse_spec", parse_spec_row, PARSED_SPEC_SPARK_TYPE)
@@ -273,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     spark.stop()
     copied = copy_marts_to_duckdb(export, manifest, args.build_db, working)
     shutil.rmtree(export, ignore_errors=True)
+    if args.run_id:
+        (state / BUILT_FOR).write_text(json.dumps({"run_id": args.run_id}))
     print(f"spark: dbt build {built - loaded:.1f}s; {len(copied)} tables copied into {args.build_db} in "
           f"{time.monotonic() - built:.1f}s", flush=True)
     return 0

@@ -267,3 +267,19 @@
 {% macro spark__get_assert_columns_equivalent(sql) -%}
     {{ return(assert_columns_equivalent(spark__get_select_subquery(sql))) }}
 {%- endmacro %}
+
+{# The new rows of an incremental build on Spark go through a temporary view
+   (dbt-spark's incremental materialization), which dbt then compares with
+   the table (on_schema_change: fail, dbt_project.yml). For a contracted
+   model the view casts as the table's creation did above; with the SQL's
+   own types dbt would find the schemas "out of sync" (decimal(28, 4)
+   against the declared decimal(38, 4)). Without a contract, dbt-spark's own
+   view. #}
+{% macro spark__create_temporary_view(relation, compiled_code) -%}
+    create or replace temporary view {{ relation }} as
+    {%- if config.get('contract').enforced %}
+      {{ spark__get_select_subquery(compiled_code) }}
+    {%- else %}
+      {{ compiled_code }}
+    {%- endif %}
+{%- endmacro %}
