@@ -225,7 +225,9 @@ def machine(memory_limit: str | None = None) -> dict:
         except Exception:
             versions[package] = None
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout.strip())
+    # the benchmark's own outputs (rewritten after each size) do not make the measured code "uncommitted"
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", ".", ":!benchmarks/results", ":!benchmarks/RESULTS.md"],
+                                cwd=REPO, capture_output=True, text=True).stdout.strip())
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform(),
             "python": platform.python_version(), "versions": versions,
             "commit": commit + ("+uncommitted changes" if dirty else ""),
