@@ -97,6 +97,8 @@ def start_session(state: Path, settings: dict[str, str]):
                # the catalogue of the Spark tables, kept with the warehouse (not the working directory)
                .config("spark.hadoop.javax.jdo.option.ConnectionURL",
                        f"jdbc:derby:;databaseName={metastore};create=true")
+               # and the catalogue's derby.log beside it, not in whatever directory the run started in
+               .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={state}")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false"))  # progress bars in the step log: noise
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # the UDF's workers: this virtualenv
