@@ -1,3 +1,5 @@
+{{ config(schema='incremental', **month_incremental()) }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Every price-eligible purchase line (purchase_lines.is_price_eligible) of a
 -- product under a payment standard on its receipt day, with the standard per
 -- minimum unit (issue 16 part 4; docs/money-and-enforcement.md). A product
@@ -19,6 +21,7 @@ lines as (
     select * from {{ ref('purchase_lines') }}
     where is_price_eligible
       and generic_name in (select generic_name from standards)
+      and {{ in_rebuilt_months('month') }}
 ),
 
 group_winners as (

@@ -1,3 +1,5 @@
+{{ config(**month_incremental()) }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- 支付标准协同 (issue 16 part 4): purchase lines bought above their payment
 -- standard: unit price > standard × (1 + payment_standard_tolerance, city
 -- rule, default 0.5 %). A line exactly at the standard is not above it.
@@ -7,6 +9,7 @@
 --   extra_cost_patient = the rest, borne by patients.
 with lines as (
     select * from {{ ref('int_payment_standard_lines') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 ruled as (

@@ -1,3 +1,5 @@
+{{ config(**month_incremental()) }}
+-- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- 支付标准协同 per institution and per city × month (issue 16 part 4):
 -- amounts bought under a payment standard, the part bought above it
 -- (payment_standard_excess_lines), the extra cost and who bears it, and
@@ -5,11 +7,13 @@
 -- above the standard, by amount.
 with lines as (
     select * from {{ ref('int_payment_standard_lines') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 excess as (
     select fixmedins_code, fixmedins_bchno, extra_cost, extra_cost_fund, extra_cost_patient
     from {{ ref('payment_standard_excess_lines') }}
+    where {{ in_rebuilt_months('month') }}
 ),
 
 flagged as (
