@@ -1,5 +1,3 @@
-{{ config(schema='incremental', **month_incremental()) }}
--- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
 -- Every price-eligible purchase line (purchase_lines.is_price_eligible) of a
 -- product under a payment standard on its receipt day, with the standard per
 -- minimum unit (issue 16 part 4; docs/money-and-enforcement.md). A product
@@ -21,7 +19,10 @@ lines as (
     select * from {{ ref('purchase_lines') }}
     where is_price_eligible
       and generic_name in (select generic_name from standards)
-      and {{ in_rebuilt_months('month') }}
+      -- only the months an incremental build recomputes: its readers are
+      -- month-incremental, and this working table is not published, so it
+      -- holds no history to keep (macros/incremental.sql)
+      and {{ in_rebuilt_months('month', always=true) }}
 ),
 
 group_winners as (
