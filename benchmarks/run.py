@@ -219,7 +219,7 @@ def machine(memory_limit: str | None = None) -> dict:
     mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
                 if line.startswith("MemTotal")), 0)
     versions = {}
-    for package in ("duckdb", "dbt-core", "dbt-duckdb", "pandas", "numpy", "great_expectations", "openpyxl"):
+    for package in ("duckdb", "dbt-core", "dbt-duckdb", "pandas", "numpy", "great_expectations", "openpyxl", "xlsxwriter"):
         try:
             versions[package] = version(package)
         except Exception:

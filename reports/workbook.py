@@ -14,6 +14,12 @@ Review round trip: an officer edits 状态/说明/处理人 and drops the file i
 WAREHOUSE/review_inbox/; :func:`read_review_rows` reads it back
 (yaocai/reviews.py applies it). The hidden columns 原状态/原说明 hold what
 was printed, so only rows the officer changed count as decisions.
+
+The workbook is written by XlsxWriter in constant-memory mode (each row goes
+to the file as the next one starts: memory follows one row, not the sheet)
+and read back by openpyxl. XlsxWriter writes a cell in about half the time
+openpyxl's write-only mode took (1.15 M cells at 20 M purchase lines: the
+reports step's main cost every night; issue 18, benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -26,12 +32,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numbers
+
 import pandas as pd
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
+import xlsxwriter
+from openpyxl import load_workbook
 
 from reports.data import ReportData
 from reports.money import (EVIDENCE, PARTY, PARTY_TYPE, PREPAYMENT_STATUS, RETENTION_STATUS, ROLLUP,
@@ -59,10 +64,13 @@ FORMATS = {
     "month": "yyyy-mm",
     "datetime": "yyyy-mm-dd hh:mm",
 }
-HEADER_FILL = PatternFill("solid", fgColor="1F4E79")
-EDIT_FILL = PatternFill("solid", fgColor="FFF2CC")  # the cells officers fill in
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-BAD_FONT = Font(color="C00000", bold=True)
+# Cell styles: XlsxWriter format properties (CellStyle), one Format per
+# distinct style and workbook (_Formats).
+CellStyle = dict[str, object]  # num_format, bold, font_color, bg_color, pattern, text_wrap, valign …
+HEADER_STYLE: CellStyle = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F4E79", "pattern": 1, "valign": "vcenter"}
+EDIT_STYLE: CellStyle = {"bg_color": "#FFF2CC", "pattern": 1}  # the cells officers fill in
+BAD_STYLE: CellStyle = {"font_color": "#C00000", "bold": True}
+WRAP_STYLE: CellStyle = {"text_wrap": True, "valign": "top"}
 MAX_WIDTH = 60
 WRAP_WIDTH = 70  # the evidence sentence: wide, wrapped
 
@@ -117,72 +125,81 @@ def _display_width(value: object, fmt: str | None) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in str(value))
 
 
-def _styled(ws, value: object, number_format: str | None = None, font: Font | None = None,
-            fill: PatternFill | None = None, alignment: Alignment | None = None) -> object:
-    """A write-only cell carrying its style, or the bare value when it has none."""
-    if number_format is None and font is None and fill is None and alignment is None:
-        return value
-    cell = WriteOnlyCell(ws, value=value)
-    if number_format is not None:
-        cell.number_format = number_format
-    if font is not None:
-        cell.font = font
-    if fill is not None:
-        cell.fill = fill
-    if alignment is not None:
-        cell.alignment = alignment
-    return cell
+class _Formats:
+    """The workbook's Format objects, one per distinct style."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
+        self.workbook = workbook
+        self._formats: dict[tuple, object] = {}
+
+    def get(self, style: CellStyle) -> object | None:
+        key = tuple(sorted((k, v) for k, v in style.items() if v is not None))
+        if not key:
+            return None
+        if key not in self._formats:
+            self._formats[key] = self.workbook.add_format(dict(key))
+        return self._formats[key]
 
 
-CellStyle = dict[str, object]  # keyword arguments of _styled: number_format, font, fill, alignment
+def _write_cell(ws, formats: _Formats, row: int, col: int, value: object, style: CellStyle) -> None:
+    """One cell, by its type: text is always written as text (never read as
+    a formula or a link), dates as Excel dates with a date format."""
+    if value is None:
+        if style.get("bg_color"):  # an empty cell needs a style only to show a fill
+            ws.write_blank(row, col, None, formats.get(style))
+        return
+    if isinstance(value, bool):
+        ws.write_boolean(row, col, value, formats.get(style))
+    elif isinstance(value, numbers.Number):
+        ws.write_number(row, col, value, formats.get(style))
+    elif isinstance(value, (dt.datetime, dt.date)):
+        if not style.get("num_format"):
+            style = {**style, "num_format": FORMATS["datetime" if isinstance(value, dt.datetime) else "date"]}
+        ws.write_datetime(row, col, value, formats.get(style))
+    else:
+        # A line break in a cell is LF in Excel; a CR would be stored as the
+        # escape _x000D_, which readers other than Excel show literally.
+        text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+        ws.write_string(row, col, text, formats.get(style))
 
 
-def write_table(ws, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False,
+def write_table(ws, formats: _Formats, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False,
                 row_styles: Callable[[dict], dict[int, CellStyle]] | None = None) -> None:
     """Header in row 1, data below; frozen header, auto-filter, formats, widths.
 
-    ``ws`` is a sheet of a write-only workbook (openpyxl streams each row to
-    the file as it is appended: the workbook's time and memory follow the
-    rows, issue 18), so everything about a column (widths, hidden) is set
-    before the first row, and styles travel with each cell. ``row_styles``:
-    per-row styles of some columns (0-based column → style), over the
-    column's own."""
+    ``ws`` is a sheet of a constant-memory workbook (each row streamed to
+    the file, issue 18), so rows are written in order, each cell with its
+    style. ``row_styles``: per-row styles of some columns (0-based column →
+    style), over the column's own."""
     widths = [_display_width(c.header, None) + 2 for c in cols]  # + filter button
     table = [[_clean(c.get(row)) for c in cols] for row in rows]
     for values in table:
         for k, (c, v) in enumerate(zip(cols, values)):
             widths[k] = max(widths[k], _display_width(v, c.fmt))
     n = len(rows)
-    for k, c in enumerate(cols, start=1):
-        dim = ws.column_dimensions[get_column_letter(k)]
-        fitted = max(widths[k - 1], c.min_width, 16 if c.fmt == "datetime" else 0)
-        dim.width = min(WRAP_WIDTH if c.wrap else MAX_WIDTH, fitted + 2)
-        if c.hidden:
-            dim.hidden = True
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{max(n, 1) + 1}"
+    for k, c in enumerate(cols):
+        fitted = max(widths[k], c.min_width, 16 if c.fmt == "datetime" else 0)
+        ws.set_column(k, k, min(WRAP_WIDTH if c.wrap else MAX_WIDTH, fitted + 2), None, {"hidden": c.hidden})
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(n, 1), len(cols) - 1)
     if status_validation:
-        k = [c.header for c in cols].index(STATUS_HEADER) + 1
-        letter = get_column_letter(k)
-        choices = ",".join(STATUS_LABELS[s] for s in DECISIONS)
-        dv = DataValidation(type="list", formula1=f'"{choices}"', allow_blank=True, showErrorMessage=False,
-                            promptTitle="状态", prompt="待处理 / 已确认 / 已排除（须填写说明）/ 已函询")
-        dv.add(f"{letter}2:{letter}{max(n, 1) + 1}")
-        ws.data_validations.append(dv)
-    header_alignment = Alignment(vertical="center", wrap_text=False)
-    ws.append([_styled(ws, neutralise(c.header), font=HEADER_FONT, fill=HEADER_FILL, alignment=header_alignment)
-               for c in cols])
+        k = [c.header for c in cols].index(STATUS_HEADER)
+        ws.data_validation(1, k, max(n, 1), k, {
+            "validate": "list", "source": [STATUS_LABELS[s] for s in DECISIONS], "ignore_blank": True,
+            "show_error": False, "input_title": "状态", "input_message": "待处理 / 已确认 / 已排除（须填写说明）/ 已函询"})
+    for k, c in enumerate(cols):
+        _write_cell(ws, formats, 0, k, neutralise(c.header), HEADER_STYLE)
     column_styles: list[CellStyle] = [
-        {"number_format": FORMATS[c.fmt] if c.fmt else None,
-         "alignment": Alignment(wrap_text=True, vertical="top") if c.wrap else None,
-         "fill": EDIT_FILL if c.editable else None} for c in cols]
-    for row, values in zip(rows, table):
+        {"num_format": FORMATS[c.fmt] if c.fmt else None, **(WRAP_STYLE if c.wrap else {}),
+         **(EDIT_STYLE if c.editable else {})} for c in cols]
+    for number, (row, values) in enumerate(zip(rows, table), start=1):
         styles = column_styles
         if row_styles is not None:
             styles = list(column_styles)
             for k, extra in row_styles(row).items():
                 styles[k] = {**styles[k], **extra}
-        ws.append([_styled(ws, v, **style) for v, style in zip(values, styles)])  # type: ignore[arg-type]
+        for k, (v, style) in enumerate(zip(values, styles)):
+            _write_cell(ws, formats, number, k, v, style)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -296,22 +313,22 @@ RATIO_COLS = [
 ]
 
 
-def _write_summary(ws, data: ReportData) -> None:
+def _write_summary(ws, formats: _Formats, data: ReportData) -> None:
     headers = [c.header for c in SUMMARY_COLS]
     numeric = [headers.index(h) for h in ("当前值", "当月值", "目标 / 参照", "差距")]
     verdict = headers.index("结论")
 
     def row_styles(row: dict) -> dict[int, CellStyle]:
         fmt = {"pct": FORMATS["pct"], "index": FORMATS["index"], "count": FORMATS["int"]}[row["unit"]]
-        styles: dict[int, CellStyle] = {k: {"number_format": fmt} for k in numeric}
+        styles: dict[int, CellStyle] = {k: {"num_format": fmt} for k in numeric}
         if row.get("met") is False:
-            styles[verdict] = {"font": BAD_FONT}
+            styles[verdict] = BAD_STYLE
         return styles
 
-    write_table(ws, SUMMARY_COLS, _records(data.city_indicators), row_styles=row_styles)
+    write_table(ws, formats, SUMMARY_COLS, _records(data.city_indicators), row_styles=row_styles)
 
 
-def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
+def _write_guide(ws, formats: _Formats, data: ReportData, counts: dict[str, int]) -> None:
     lines = [
         ("药采 yaocai 价格与采购监测", ""),
         ("数据截止日", data.as_of),
@@ -335,17 +352,15 @@ def _write_guide(ws, data: ReportData, counts: dict[str, int]) -> None:
         ("严重程度", "高：差距 ≥ 50%；中：≥ 20%；低：其余（集采滞后按落后百分点计）"),
         ("参照类型", "；".join(f"{v}（{k}）" for k, v in REFERENCE_TYPES.items())),
     ]
-    ws.column_dimensions["A"].width = 34
-    ws.column_dimensions["B"].width = 110
-    value_alignment = Alignment(wrap_text=True, vertical="top", horizontal="left")
-    for number, (key, value) in enumerate(lines, start=1):
+    ws.set_column(0, 0, 34)
+    ws.set_column(1, 1, 110)
+    value_style: CellStyle = {"text_wrap": True, "valign": "top", "align": "left"}
+    for number, (key, value) in enumerate(lines):
         shown_key, shown_value = _clean(key), _clean(value)
-        font = (Font(bold=True, size=14) if number == 1
-                else Font(bold=True) if shown_key in ("如何登记处理结果", "今日异常线索（未排除）") else None)
-        fmt = (FORMATS["datetime"] if isinstance(shown_value, dt.datetime)
-               else FORMATS["date"] if isinstance(shown_value, dt.date) else None)
-        ws.append([_styled(ws, shown_key, font=font),
-                   _styled(ws, shown_value, number_format=fmt, alignment=value_alignment)])
+        key_style: CellStyle = ({"bold": True, "font_size": 14} if number == 0
+                     else {"bold": True} if shown_key in ("如何登记处理结果", "今日异常线索（未排除）") else {})
+        _write_cell(ws, formats, number, 0, shown_key, key_style)
+        _write_cell(ws, formats, number, 1, shown_value, value_style)
 
 
 def _sheet_title(anomaly_type: str) -> str:
@@ -356,8 +371,13 @@ def _sheet_title(anomaly_type: str) -> str:
 
 def build_workbook(data: ReportData, path: Path) -> Path:
     """Write the workbook to ``path`` (via a temporary name, then rename)."""
-    wb = Workbook(write_only=True)  # rows streamed to the file (write_table)
-    _write_summary(wb.create_sheet("概览"), data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    # nan_inf_to_errors: a ratio that is infinite shows as #DIV/0! instead of failing the workbook
+    wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "nan_inf_to_errors": True})
+    formats = _Formats(wb)
+    _write_summary(wb.add_worksheet("概览"), formats, data)
 
     today = data.today
     counts: dict[str, int] = {}
@@ -366,22 +386,19 @@ def build_workbook(data: ReportData, path: Path) -> Path:
     for anomaly_type in types:
         rows = _records(today[today["anomaly_type"] == anomaly_type])
         counts[anomaly_type] = len(rows)
-        ws = wb.create_sheet(_sheet_title(anomaly_type))
-        write_table(ws, anomaly_cols(anomaly_type), rows, status_validation=True)
-    ws = wb.create_sheet("已排除")
-    write_table(ws, anomaly_cols(None), _records(data.suppressed), status_validation=True)
+        ws = wb.add_worksheet(_sheet_title(anomaly_type))
+        write_table(ws, formats, anomaly_cols(anomaly_type), rows, status_validation=True)
+    ws = wb.add_worksheet("已排除")
+    write_table(ws, formats, anomaly_cols(None), _records(data.suppressed), status_validation=True)
 
-    write_table(wb.create_sheet("集采进度（机构）"), VBP_COLS, _records(data.vbp))
-    write_table(wb.create_sheet("网采率（机构）"), RATIO_COLS, _records(data.institution_ratio))
-    write_money_sheets(wb, data)  # issue 16: settlement, prepayment, retention, payment standards, credit, letters
-    _write_guide(wb.create_sheet("使用说明"), data, counts)
+    write_table(wb.add_worksheet("集采进度（机构）"), formats, VBP_COLS, _records(data.vbp))
+    write_table(wb.add_worksheet("网采率（机构）"), formats, RATIO_COLS, _records(data.institution_ratio))
+    write_money_sheets(wb, formats, data)  # issue 16: settlement, prepayment, retention, payment standards, credit, letters
+    _write_guide(wb.add_worksheet("使用说明"), formats, data, counts)
 
-    wb.properties.title = f"药采 yaocai {data.as_of}"
-    wb.properties.creator = "yaocai"
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
+    # author "yaocai" is also the file's "last modified by", which read_review_rows takes for no one
+    wb.set_properties({"title": f"药采 yaocai {data.as_of}", "author": "yaocai"})
+    wb.close()
     os.replace(tmp, path)
     return path
 
@@ -525,8 +542,8 @@ def _money_sheet_columns():
     }
 
 
-def write_money_sheets(wb, data) -> None:
+def write_money_sheets(wb, formats: _Formats, data) -> None:
     """One sheet per money/enforcement table (after the VBP and ratio sheets)."""
     money = load_money(data.published)
     for name, (title, cols) in _money_sheet_columns().items():
-        write_table(wb.create_sheet(title), cols, _records(money.get(name)))
+        write_table(wb.add_worksheet(title), formats, cols, _records(money.get(name)))

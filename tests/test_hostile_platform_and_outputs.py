@@ -125,8 +125,7 @@ def test_control_characters_in_names_survive_workbook_html_and_terminal(wh, tmp_
                 assert cell.data_type != "f" and not re.search("[\x00-\x08\x0b\x0c\x0e-\x1f]", value)
                 assert not value.lstrip().lstrip("\u00a0").startswith(("=", "+", "@")), (ws.title, value)
                 for key, name in HOSTILE_NAMES.items():
-                    # a CR comes back as CR (openpyxl writing through lxml, which docxtpl
-                    # brings) or as LF (its plain XML writer): either is the name, kept
+                    # a CR is written as LF, the line break Excel shows (reports/workbook.py)
                     seen[key] += neutralise(name) in value or neutralise(name).replace("\r", "\n") in value
     assert all(seen.values()), seen  # every hostile name reached the workbook (neutralised)
     for name in HOSTILE_NAMES.values():
