@@ -30,7 +30,7 @@ if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
 from yaocai.spark_engine import (  # noqa: E402 (after the path is set)
-    DBT_PROJECT_DIR, PARSED_SPEC_SPARK_TYPE, parse_spec_row, register_lake, session_settings, start_session)
+    PARSED_SPEC_SPARK_TYPE, dbt_build_arguments, parse_spec_row, register_lake, session_settings, start_session)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -79,11 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
     from dbt.cli.main import dbtRunner
 
     wall, jvm, cpu = time.monotonic(), jvm_cpu_seconds(pid), python_cpu_seconds()
-    result = dbtRunner().invoke([
-        "build", "--target", "spark", "--exclude-resource-type", "unit_test", "--full-refresh",
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(args.work / "target"), "--log-path", str(args.work / "logs"),
-        "--vars", json.dumps({"as_of": args.as_of}), "--no-use-colors", "--quiet"])
+    result = dbtRunner().invoke(["--quiet", *dbt_build_arguments(args.work / "target", args.work / "logs",
+                                                                  json.dumps({"as_of": args.as_of}), full=True)])
     nodes = json.loads((args.work / "target" / "run_results.json").read_text())["results"]
     stages["dbt build"] = {
         "wall": round(time.monotonic() - wall, 1), "cpu_jvm": round(jvm_cpu_seconds(pid) - jvm, 1),

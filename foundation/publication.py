@@ -112,24 +112,28 @@ class Verification:
     sha256: str | None  # of the file as it is now (None: no publication)
 
 
-def copy_verified(published: Path, warehouse: Path, destination: Path) -> Verification:
+def copy_verified(published: Path, warehouse: Path, destination: Path | None) -> Verification:
     """Copy the publication's bytes to ``destination`` while hashing them and
     compare with the checksum recorded at publish time. Reading the bytes
     needs no DuckDB lock, so an analyst's open connection does not stop it.
-    The copy is left in place either way (the caller removes it if unused)."""
+    The copy is left in place either way (the caller removes it if unused).
+    ``destination`` None: only hash and compare (a build that does not start
+    from a copy: the Spark engine's)."""
     if not published.exists():
         return Verification(False, "no previous publication", None)
     digest = hashlib.sha256()
     # Hashing (CPU; hashlib releases the GIL) overlaps writing the copy (I/O):
     # the pass costs about the longer of the two, not their sum.
-    with open(published, "rb") as source, open(destination, "wb") as target, \
+    with open(published, "rb") as source, \
+            (open(destination, "wb") if destination is not None else contextlib.nullcontext()) as target, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-sha256") as hasher:
         pending = None
         while chunk := source.read(_CHUNK):
             if pending is not None:
                 pending.result()
             pending = hasher.submit(digest.update, chunk)
-            target.write(chunk)
+            if target is not None:
+                target.write(chunk)
         if pending is not None:
             pending.result()
     sha = digest.hexdigest()

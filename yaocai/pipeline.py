@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -327,7 +328,7 @@ def build_step(ctx: RunContext) -> dict:
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
     from yaocai.incremental import plan_build, purchase_composition, record_build
-    from foundation.publication import copy_verified
+    from foundation.publication import copy_verified, readable_path
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -341,29 +342,37 @@ def build_step(ctx: RunContext) -> dict:
         # only if it is what was published (foundation/publication.py). It is
         # only replaced under this lock, so the copy is whole.
         previous = run_dir / "previous.duckdb"
-        check = copy_verified(layout.published, layout.warehouse, previous) if layout.published.exists() else None
+        # On Spark the build file starts empty either way: the incremental
+        # build is in Spark's tables, and every published table is copied
+        # in whole (a copy of the previous file would carry its replaced
+        # tables' freed blocks: twice the size). So on Spark the publication
+        # is only hashed and read in place, never copied.
+        starts_from_copy = ctx.engine == "duckdb"
+        check = (copy_verified(layout.published, layout.warehouse, previous if starts_from_copy else None)
+                 if layout.published.exists() else None)
         try:
-            lake = _lake(layout, read_only=True)
-            try:
-                composition = purchase_composition(lake)
-                plan = plan_build(lake, previous if check else layout.published, as_of, composition,
-                                  unverified=check.reason if check and not check.verified else None)
-            finally:
-                lake.close()
-            if ctx.engine == "spark" and plan.incremental:
-                # Spark's incremental build starts from Spark's own tables, not
-                # from the publication (docs/scale-out.md, "Incremental builds on Spark")
-                from yaocai.spark_engine import incremental_refusal
+            with contextlib.ExitStack() as stack:
+                # a copy only when an analyst's read-write connection locks the publication
+                planned_from = (previous if starts_from_copy and check else
+                                stack.enter_context(readable_path(layout.published)) if layout.published.exists()
+                                else layout.published)
+                lake = _lake(layout, read_only=True)
+                try:
+                    composition = purchase_composition(lake)
+                    plan = plan_build(lake, planned_from, as_of, composition,
+                                      unverified=check.reason if check and not check.verified else None)
+                finally:
+                    lake.close()
+                if ctx.engine == "spark" and plan.incremental:
+                    # Spark's incremental build starts from Spark's own tables, not
+                    # from the publication (docs/scale-out.md, "Incremental builds on Spark")
+                    from yaocai.spark_engine import incremental_refusal
 
-                refusal = incremental_refusal(layout, previous)
-                if refusal:
-                    plan = replace(plan, mode="full", rebuild_months=[], reason=refusal)
+                    refusal = incremental_refusal(layout, planned_from)
+                    if refusal:
+                        plan = replace(plan, mode="full", rebuild_months=[], reason=refusal)
             (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
-            # On Spark the build file starts empty either way: the incremental
-            # build is in Spark's tables, and every published table is copied
-            # in whole (a copy of the previous file would carry its replaced
-            # tables' freed blocks: twice the size).
-            if plan.incremental and ctx.engine == "duckdb":
+            if plan.incremental and starts_from_copy:
                 os.replace(previous, build_db)
         finally:
             previous.unlink(missing_ok=True)
@@ -569,8 +578,12 @@ def publish_step(ctx: RunContext) -> dict:
             con.close()
         mode = published_file_mode()
         os.chmod(build_db, mode)
-        _fsync(build_db)
-        sha256, size = sha256_of(build_db), build_db.stat().st_size
+        # Hashing (CPU; hashlib releases the GIL) overlaps flushing the file
+        # to disk (I/O): the file is final once its connection is closed.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-sha256") as hasher:
+            pending_sha256 = hasher.submit(sha256_of, build_db)
+            _fsync(build_db)
+            sha256, size = pending_sha256.result(), build_db.stat().st_size
         failpoint("publish.before_rename")
         os.replace(build_db, layout.published)
         _fsync(layout.warehouse)

@@ -136,6 +136,19 @@ def register_lake(spark, lake_db: Path, folder: Path, months: list[str] | None =
 BUILT_FOR = "built_for.json"
 
 
+def dbt_build_arguments(target_path: Path, log_path: Path, dbt_vars: str, full: bool) -> list[str]:
+    """The ``dbt build`` of a Spark build: this module's and the Spark
+    benchmark's (benchmarks/spark_build.py), which must measure the same
+    build. Without unit tests (see the module's docstring)."""
+    return ["build", "--target", "spark", "--exclude-resource-type", "unit_test",
+            "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(target_path), "--log-path", str(log_path), "--vars", dbt_vars, "--no-use-colors",
+            # A full build starts from nothing, as DuckDB's does from an empty
+            # file: without it, the month-incremental tables kept from the last
+            # Spark build would count as incremental and keep their old months.
+            *(["--full-refresh"] if full else [])]
+
+
 def incremental_refusal(layout: Layout, previous_publication: Path) -> str | None:
     """Why an incremental build on Spark cannot start from the Spark tables
     (None when it can). Spark keeps its tables in WAREHOUSE/state/spark/, not
@@ -285,15 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from dbt.cli.main import dbtRunner
 
-    result = dbtRunner().invoke([
-        "build", "--target", "spark", "--exclude-resource-type", "unit_test",
-        "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(args.target_path), "--log-path", str(args.log_path),
-        "--vars", args.vars, "--no-use-colors",
-        # A full build starts from nothing, as DuckDB's does from an empty
-        # file: without it, the month-incremental tables kept from the last
-        # Spark build would count as incremental and keep their old months.
-        *([] if rebuild_months is not None else ["--full-refresh"])])
+    result = dbtRunner().invoke(dbt_build_arguments(args.target_path, args.log_path, args.vars,
+                                                    full=rebuild_months is None))
     built = time.monotonic()
     if (args.target_path / "run_results.json").exists():
         shutil.copyfile(args.target_path / "run_results.json", args.target_path / "build_results.json")
