@@ -1,5 +1,9 @@
-{{ config(schema='incremental', **month_incremental()) }}
--- Incremental by month (macros/incremental.sql): a nightly build recomputes only the rebuilt months.
+-- A working table, not published: an incremental build computes it for the
+-- rebuilt months and the month either side of them, all its readers need
+-- (they are month-incremental; the price-rise detectors compare a month with
+-- the one before it). Kept in the publication as a month-incremental table
+-- it was a fifth of the file (1.1 GB at 20 M lines), copied and hashed every
+-- night (issue 18; macros/incremental.sql).
 -- One row per institution × product × month over the price-eligible lines
 -- of price_deviation_index (3503, no gift, price delivered, by the as-of
 -- date; category group set, so no 中药饮片): the same lines and the same
@@ -12,7 +16,8 @@
 -- amount ÷ equivalent_qty.
 with lines as (
     select * from {{ ref('purchase_lines') }}
-    where is_price_eligible and category_group is not null and {{ in_rebuilt_months('month') }}
+    where is_price_eligible and category_group is not null
+        and {{ in_rebuilt_months('month', always=true, preceding=1, following=1) }}
 ),
 
 specs as (
