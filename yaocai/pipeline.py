@@ -296,6 +296,9 @@ def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
     run_dir = layout.run_dir(ctx.run_id)
     return {
         "YAOCAI_BUILD_DB": str(layout.build_db(ctx.run_id)),
+        # the working schemas' scratch file (dbt_project/macros/generate_database_name.sql)
+        "YAOCAI_WORK_DB": str(_work_db(run_dir)),
+        "YAOCAI_WORKING_SCHEMAS": ",".join(WORKING_SCHEMAS),
         "YAOCAI_LAKE_DB": str(layout.lake),
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
@@ -304,6 +307,10 @@ def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
         "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def _work_db(run_dir: Path) -> Path:
+    return run_dir / "work.duckdb"
 
 
 # Above this many purchase lines dbt builds one model at a time: each heavy
@@ -335,8 +342,10 @@ def build_step(ctx: RunContext) -> dict:
     build_db = layout.build_db(ctx.run_id)
     as_of = dt.date.fromisoformat(ctx.as_of)
     with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
-        for leftover in (build_db, build_db.with_name(build_db.name + ".wal")):
-            leftover.unlink(missing_ok=True)  # a crashed earlier attempt of this step
+        work_db = _work_db(run_dir)
+        for leftover in (build_db, work_db):  # a crashed earlier attempt of this step
+            leftover.unlink(missing_ok=True)
+            leftover.with_name(leftover.name + ".wal").unlink(missing_ok=True)
         # The previous publication is read as bytes, never opened in place (an
         # analyst's read-write connection holds a lock on it), and trusted
         # only if it is what was published (foundation/publication.py). It is
@@ -391,7 +400,11 @@ def build_step(ctx: RunContext) -> dict:
         env = {**os.environ, **dbt_env(ctx, lake_lines)}
         if ctx.engine == "spark":
             command, env = _spark_command(ctx, plan, env)
-        returncode = _run_streamed(command, env=env, cwd=run_dir, log_path=run_dir / "dbt_build.log")
+        try:
+            returncode = _run_streamed(command, env=env, cwd=run_dir, log_path=run_dir / "dbt_build.log")
+        finally:
+            for scratch in (work_db, work_db.with_name(work_db.name + ".wal")):
+                scratch.unlink(missing_ok=True)
         if returncode != 0:
             failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")
             # exit 1: a model or test failed, which the same data repeat; 2: dbt
