@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 import os
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numbers
 
 import pandas as pd
 import xlsxwriter

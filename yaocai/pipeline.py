@@ -346,7 +346,7 @@ def build_step(ctx: RunContext) -> dict:
         for leftover in (build_db, work_db):  # a crashed earlier attempt of this step
             leftover.unlink(missing_ok=True)
             leftover.with_name(leftover.name + ".wal").unlink(missing_ok=True)
-        # The previous publication is read as bytes, never opened in place (an
+        # The previous publication is copied as bytes, not opened in place (an
         # analyst's read-write connection holds a lock on it), and trusted
         # only if it is what was published (foundation/publication.py). It is
         # only replaced under this lock, so the copy is whole.
