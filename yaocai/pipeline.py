@@ -39,8 +39,12 @@ from yaocai.steps import ENGINES, SOURCES, STEPS
 
 log = logging.getLogger("yaocai.pipeline")
 
-# Schemas dbt builds besides the published one; dropped from the published
-# file because their views point into the lake, which analysts do not attach.
+# Schemas dbt builds besides the published ones. Their views point into the
+# lake, which analysts do not attach, so they never reach the publication: on
+# DuckDB dbt builds them in a scratch file (dbt_project/macros/
+# generate_database_name.sql), on Spark they are left out of the copy
+# (yaocai/spark_engine.py), and the build step drops any that reach the
+# build file all the same.
 WORKING_SCHEMAS = ("staging", "intermediate", "seeds")
 
 
@@ -313,6 +317,12 @@ def _work_db(run_dir: Path) -> Path:
     return run_dir / "work.duckdb"
 
 
+def _remove_database_file(path: Path) -> None:
+    """A DuckDB file and its write-ahead log, if there."""
+    for name in (path.name, path.name + ".wal"):
+        path.with_name(name).unlink(missing_ok=True)
+
+
 # Above this many purchase lines dbt builds one model at a time: each heavy
 # model then has DuckDB's whole memory limit and every core; two at once
 # split the memory and spill (20 M lines on 2 cores: 431 s with two dbt
@@ -344,8 +354,7 @@ def build_step(ctx: RunContext) -> dict:
     with warehouse_lock(layout.lock, f"run {ctx.run_id} build", wait_seconds=600):
         work_db = _work_db(run_dir)
         for leftover in (build_db, work_db):  # a crashed earlier attempt of this step
-            leftover.unlink(missing_ok=True)
-            leftover.with_name(leftover.name + ".wal").unlink(missing_ok=True)
+            _remove_database_file(leftover)
         # The previous publication is copied as bytes, not opened in place (an
         # analyst's read-write connection holds a lock on it), and trusted
         # only if it is what was published (foundation/publication.py). It is
@@ -361,10 +370,12 @@ def build_step(ctx: RunContext) -> dict:
                  if layout.published.exists() else None)
         try:
             with contextlib.ExitStack() as stack:
-                # a copy only when an analyst's read-write connection locks the publication
-                planned_from = (previous if starts_from_copy and check else
-                                stack.enter_context(readable_path(layout.published)) if layout.published.exists()
-                                else layout.published)
+                if check is None:  # no previous publication: the plan is a full build
+                    planned_from = layout.published
+                elif starts_from_copy:  # the copy just hashed
+                    planned_from = previous
+                else:  # read in place (a copy only when an analyst's read-write connection locks it)
+                    planned_from = stack.enter_context(readable_path(layout.published))
                 lake = _lake(layout, read_only=True)
                 try:
                     composition = purchase_composition(lake)
@@ -403,8 +414,7 @@ def build_step(ctx: RunContext) -> dict:
         try:
             returncode = _run_streamed(command, env=env, cwd=run_dir, log_path=run_dir / "dbt_build.log")
         finally:
-            for scratch in (work_db, work_db.with_name(work_db.name + ".wal")):
-                scratch.unlink(missing_ok=True)
+            _remove_database_file(work_db)
         if returncode != 0:
             failures = _dbt_failures(run_dir / "dbt_target" / "build_results.json")
             # exit 1: a model or test failed, which the same data repeat; 2: dbt
