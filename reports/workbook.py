@@ -140,26 +140,28 @@ class _Formats:
         return self._formats[key]
 
 
-def _write_cell(ws, formats: _Formats, row: int, col: int, value: object, style: CellStyle) -> None:
+def _write_cell(ws, formats: _Formats, row: int, col: int, value: object, style: CellStyle, fmt: object) -> None:
     """One cell, by its type: text is always written as text (never read as
-    a formula or a link), dates as Excel dates with a date format."""
+    a formula or a link), dates as Excel dates with a date format. ``fmt``
+    is ``formats.get(style)``, which callers resolve once per column, not
+    once per cell."""
     if value is None:
         if style.get("bg_color"):  # an empty cell needs a style only to show a fill
-            ws.write_blank(row, col, None, formats.get(style))
+            ws.write_blank(row, col, None, fmt)
         return
     if isinstance(value, bool):
-        ws.write_boolean(row, col, value, formats.get(style))
+        ws.write_boolean(row, col, value, fmt)
     elif isinstance(value, numbers.Number):
-        ws.write_number(row, col, value, formats.get(style))
+        ws.write_number(row, col, value, fmt)
     elif isinstance(value, (dt.datetime, dt.date)):
         if not style.get("num_format"):
-            style = {**style, "num_format": FORMATS["datetime" if isinstance(value, dt.datetime) else "date"]}
-        ws.write_datetime(row, col, value, formats.get(style))
+            fmt = formats.get({**style, "num_format": FORMATS["datetime" if isinstance(value, dt.datetime) else "date"]})
+        ws.write_datetime(row, col, value, fmt)
     else:
         # A line break in a cell is LF in Excel; a CR would be stored as the
         # escape _x000D_, which readers other than Excel show literally.
         text = str(value).replace("\r\n", "\n").replace("\r", "\n")
-        ws.write_string(row, col, text, formats.get(style))
+        ws.write_string(row, col, text, fmt)
 
 
 def write_table(ws, formats: _Formats, cols: Sequence[Col], rows: Sequence[dict], status_validation: bool = False,
@@ -186,19 +188,22 @@ def write_table(ws, formats: _Formats, cols: Sequence[Col], rows: Sequence[dict]
         ws.data_validation(1, k, max(n, 1), k, {
             "validate": "list", "source": [STATUS_LABELS[s] for s in DECISIONS], "ignore_blank": True,
             "show_error": False, "input_title": "状态", "input_message": "待处理 / 已确认 / 已排除（须填写说明）/ 已函询"})
+    header_format = formats.get(HEADER_STYLE)
     for k, c in enumerate(cols):
-        _write_cell(ws, formats, 0, k, neutralise(c.header), HEADER_STYLE)
+        _write_cell(ws, formats, 0, k, neutralise(c.header), HEADER_STYLE, header_format)
     column_styles: list[CellStyle] = [
         {"num_format": FORMATS[c.fmt] if c.fmt else None, **(WRAP_STYLE if c.wrap else {}),
          **(EDIT_STYLE if c.editable else {})} for c in cols]
+    column_formats = [formats.get(style) for style in column_styles]
     for number, (row, values) in enumerate(zip(rows, table), start=1):
-        styles = column_styles
+        styles, row_formats = column_styles, column_formats
         if row_styles is not None:
             styles = list(column_styles)
             for k, extra in row_styles(row).items():
                 styles[k] = {**styles[k], **extra}
-        for k, (v, style) in enumerate(zip(values, styles)):
-            _write_cell(ws, formats, number, k, v, style)
+            row_formats = [formats.get(style) for style in styles]
+        for k, (v, style, fmt) in enumerate(zip(values, styles, row_formats)):
+            _write_cell(ws, formats, number, k, v, style, fmt)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -358,8 +363,8 @@ def _write_guide(ws, formats: _Formats, data: ReportData, counts: dict[str, int]
         shown_key, shown_value = _clean(key), _clean(value)
         key_style: CellStyle = ({"bold": True, "font_size": 14} if number == 0
                      else {"bold": True} if shown_key in ("如何登记处理结果", "今日异常线索（未排除）") else {})
-        _write_cell(ws, formats, number, 0, shown_key, key_style)
-        _write_cell(ws, formats, number, 1, shown_value, value_style)
+        _write_cell(ws, formats, number, 0, shown_key, key_style, formats.get(key_style))
+        _write_cell(ws, formats, number, 1, shown_value, value_style, formats.get(value_style))
 
 
 def _sheet_title(anomaly_type: str) -> str:
