@@ -270,6 +270,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
         stage_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="yaocai-stage-", dir=stage_dir) as tmp:
         staged = _stage_bounded(con, feed, path, Path(tmp))
+    staged = _typed_or_rejected(con, feed, source_file, staged)
     con.execute("begin transaction")
     try:
         # A rejected file restates nothing: the rows of an earlier version
@@ -280,7 +281,7 @@ def _ingest_file(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, landing
         except Exception as exc:
             if isinstance(staged, FileRejected):
                 raise
-            # Typing and checking the staged rows failed: roll the file back
+            # Checking or loading the typed rows failed: roll the file back
             # and record it as rejected instead.
             log.exception("%s %s: loading the staged rows failed", feed.name, source_file)
             con.execute("rollback")
@@ -346,6 +347,24 @@ def _stage_bounded(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, tmp: 
         log.warning("%s %s: rejected after %s", feed.name, path.name, f"{type(exc).__name__}: {exc}"[:300])
         _drop_temp_tables(con)
         return FileRejected(_reason_for(exc))
+
+
+def _typed_or_rejected(con: duckdb.DuckDBPyConnection, feed: Feed, source_file: str,
+                       staged: _Staged | FileRejected) -> _Staged | FileRejected:
+    """Types and checks the staged rows into the temp table ``typed`` before
+    the file's transaction begins: DuckDB inserts rows into the lake about
+    40 % slower from a temp table created inside the inserting transaction
+    (issue 18: 320 k purchase lines, 0.87 s against 0.51 s). Only temp tables
+    are written, so nothing needs rolling back; a failure rejects the file."""
+    if isinstance(staged, FileRejected):
+        return staged
+    try:
+        _type_and_check(con, feed, staged)
+    except Exception as exc:
+        log.exception("%s %s: typing the staged rows failed", feed.name, source_file)
+        _drop_temp_tables(con)
+        return FileRejected(_reason_for(exc))
+    return staged
 
 
 def _out_of_time(signum, frame) -> None:
@@ -715,6 +734,8 @@ def _extra_sql(feed: Feed, staged: _Staged, alias: str) -> str:
 
 def _load_rows(con: duckdb.DuckDBPyConnection, feed: Feed, staged: _Staged | FileRejected, source_file: str,
                file_id: str, run_id: str) -> FileResult:
+    """Inside the file's transaction: the rows of ``typed`` (_typed_or_rejected)
+    into the lake or quarantine, or the rejected file's quarantine row."""
     if isinstance(staged, FileRejected):
         con.execute(
             "insert into quarantine (feed, source_file, row_number, reason, raw_content, file_id, run_id, quarantined_at) "
@@ -722,7 +743,6 @@ def _load_rows(con: duckdb.DuckDBPyConnection, feed: Feed, staged: _Staged | Fil
             [feed.name, source_file, f"file rejected: {staged}", file_id, run_id],
         )
         return FileResult(feed.name, source_file, file_id, "rejected", message=str(staged))
-    _type_and_check(con, feed, staged)
     _check_keys_and_references(con, feed)
 
     meta = f"{quote_literal(file_id)}, {quote_literal(source_file)}"
