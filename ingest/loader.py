@@ -38,7 +38,7 @@ from ingest import checks, limits, readers
 from ingest.feeds import FEEDS, Feed, header_index, normalise_header
 from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
-from ingest.readers import FileRejected, read_delivery
+from ingest.readers import Delivery, FileRejected, HeaderIncomplete, read_delivery
 from foundation.faults import failpoint
 
 log = logging.getLogger(__name__)
@@ -649,10 +649,22 @@ def _transcode(path: Path, target: Path, encoding: str) -> bool:
 
 
 def _stage_in_python(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path, staged_csv: Path) -> _Staged:
-    """Any format: the readers decode the file, rows go through a UTF-8 CSV."""
-    delivery = read_delivery(path, feed)
+    """Any format: the readers decode the file, rows go through a UTF-8 CSV.
+    A JSON Lines file is read first with the header of its first record
+    (one parse of each line), and again with the full header if a record
+    has another key or that header lacks a required column."""
+    try:
+        return _stage_delivery(con, feed, read_delivery(path, feed, guess_header=True), staged_csv, guessed=True)
+    except HeaderIncomplete:
+        return _stage_delivery(con, feed, read_delivery(path, feed), staged_csv)
+
+
+def _stage_delivery(con: duckdb.DuckDBPyConnection, feed: Feed, delivery: Delivery, staged_csv: Path,
+                    guessed: bool = False) -> _Staged:
     labels = list(dict.fromkeys(delivery.header))
     missing = _missing_required(feed, labels)
+    if missing and guessed and delivery.format == "jsonl":
+        raise HeaderIncomplete("the first record lacks a required column")
     if missing:
         raise FileRejected(f"required column(s) missing from the header: {', '.join(missing)}")
     index = header_index(feed)

@@ -283,3 +283,47 @@ def test_json_lines_parsed_by_duckdb_give_what_the_python_reader_gives(tmp_path,
     assert fast.execute("select finl_trns_pric from purchases where fixmedins_bchno = 'J2'").fetchone()[0] == 41
     raw = json.loads(next(r[4] for r in got["quarantine"] if r[1] == "purchases/a-nhsa.jsonl" and r[2] == 4))
     assert raw["purc_retn_cnt"] == "-1" and raw["finl_trns_pric"] == "41.86"
+
+
+def test_json_lines_read_with_the_first_records_header_give_what_the_full_header_gives(tmp_path, monkeypatch):
+    """Issue 18: the Python reader takes the header from the first record and
+    reads the file again with the full header only when a later record has
+    another key, or the first lacks a required column."""
+    from ingest import readers
+
+    landing = make_json_landing(tmp_path / "landing")
+    lacking = [{k: v for k, v in _message("3503", "R1").items() if k != "fixmedins_code"}, _message("3503", "R2")]
+    (landing / "purchases" / "i-first-lacks-a-required-key.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in lacking), encoding="utf-8")
+    guesses: dict[str, str] = {}
+    original = readers.read_delivery
+
+    def spy(path, feed, guess_header=False):
+        delivery = original(path, feed, guess_header)
+        if not guess_header:
+            guesses[path.name] = "read again"
+            return delivery
+
+        def rows():
+            try:
+                yield from delivery.rows
+            except readers.HeaderIncomplete:
+                guesses[path.name] = "incomplete"
+                raise
+            guesses.setdefault(path.name, "kept")
+        return readers.Delivery(delivery.format, delivery.encoding, delivery.header, rows())
+
+    monkeypatch.setattr(loader, "read_delivery", spy)
+    guessed = duckdb.connect(str(tmp_path / "guessed.duckdb"))
+    ingest_landing(landing, guessed, "run")
+    assert guesses["b-flat.jsonl"] == guesses["f-exponent.jsonl"] == "kept"
+    assert guesses["a-nhsa.jsonl"] == "read again"  # J2 has keys J1 lacks (memo, rx_flag)
+    assert guesses["i-first-lacks-a-required-key.jsonl"] == "read again"
+
+    monkeypatch.setattr(loader, "read_delivery", lambda path, feed, guess_header=False: original(path, feed))
+    full = duckdb.connect(str(tmp_path / "full.duckdb"))
+    ingest_landing(landing, full, "run")
+    got, expected = lake_contents(guessed), lake_contents(full)
+    for table in expected:
+        assert got[table] == expected[table], table
+    assert any(r[1] == "purchases/i-first-lacks-a-required-key.jsonl" for r in got["quarantine"])
