@@ -294,14 +294,15 @@ def reviews_step(ctx: RunContext) -> dict:
             "needs_fix": [w.moved_to for w in outcome.needs_fix], "line": line}
 
 
-def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
-    """Environment of the dbt process; ``lake_lines``: purchase lines in the lake."""
+def dbt_env(ctx: RunContext, lake_lines: int, incremental: bool = False) -> dict[str, str]:
+    """Environment of the dbt process; ``lake_lines``: purchase lines in the
+    lake; ``incremental``: the build recomputes some months only."""
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
     return {
         "YAOCAI_BUILD_DB": str(layout.build_db(ctx.run_id)),
-        # the working schemas' scratch file (dbt_project/macros/generate_database_name.sql)
-        "YAOCAI_WORK_DB": str(_work_db(run_dir)),
+        # where the working schemas go (dbt_project/macros/generate_database_name.sql)
+        "YAOCAI_WORK_DB": IN_MEMORY if incremental else str(_work_db(run_dir)),
         "YAOCAI_WORKING_SCHEMAS": ",".join(WORKING_SCHEMAS),
         "YAOCAI_LAKE_DB": str(layout.lake),
         "YAOCAI_DBT_TARGET_PATH": str(run_dir / "dbt_target"),
@@ -311,6 +312,16 @@ def dbt_env(ctx: RunContext, lake_lines: int) -> dict[str, str]:
         "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+# An incremental build keeps its working tables in memory: they hold the
+# rebuilt months only, and DuckDB writes a table to memory in about half the
+# time it takes to compress it into a file (issue 18: the 20 M night's dbt
+# build 59.8 → 56.0 s, the publication IDENTICAL). A full rebuild's working
+# tables (1.1 GB compressed at 20 M lines) go to a scratch file: in memory
+# they raised its peak RSS by 0.4 GiB, to 5.7 GiB of the 6 GiB target, for
+# 6 % of its time.
+IN_MEMORY = ":memory:"
 
 
 def _work_db(run_dir: Path) -> Path:
@@ -408,7 +419,7 @@ def build_step(ctx: RunContext) -> dict:
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
         lake_lines = sum(lines for _, _, lines in composition)
-        env = {**os.environ, **dbt_env(ctx, lake_lines)}
+        env = {**os.environ, **dbt_env(ctx, lake_lines, incremental=plan.incremental)}
         if ctx.engine == "spark":
             command, env = _spark_command(ctx, plan, env)
         try:

@@ -1,5 +1,6 @@
 {# Working schemas (staging views, intermediate tables, seeds) go to a
-   scratch DuckDB file attached as `work` (profiles.yml), not to the build
+   scratch DuckDB file attached as `work` (profiles.yml; in memory for an
+   incremental build: yaocai/pipeline.py IN_MEMORY), not to the build
    file that becomes the publication. Dropped at the end of the build, they
    used to leave their blocks in the published file as free space (DuckDB
    does not shrink a file), which every night copied and hashed (1.1 GB of
