@@ -101,6 +101,9 @@ def test_the_night_is_built_incrementally_over_the_months_it_touched(runs):
     assert runs["first"]["mode"] == "full"
     plan = runs["second"]
     assert plan["mode"] == "incremental", plan
+    # from the copy the first run's reports step made, not a copy made by the build (issue 18)
+    assert plan["started_from"] == "the copy made after the last publish"
+    assert (runs["rebuilt"] / "state" / "next_build.duckdb").exists()  # made after every DuckDB run
     months = set(plan["rebuild_months"])
     # the restated and the late months, and the as-of month's lines (from the night on)
     assert {"2025-08-01", "2026-02-01", "2026-10-01"} <= months

@@ -356,7 +356,7 @@ def build_step(ctx: RunContext) -> dict:
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
     from yaocai.incremental import plan_build, purchase_composition, record_build
-    from foundation.publication import copy_verified, readable_path
+    from foundation.publication import copy_verified, discard_build_copy, readable_path, take_build_copy
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -377,8 +377,14 @@ def build_step(ctx: RunContext) -> dict:
         # tables' freed blocks: twice the size). So on Spark the publication
         # is only hashed and read in place, never copied.
         starts_from_copy = ctx.engine == "duckdb"
-        check = (copy_verified(layout.published, layout.warehouse, previous if starts_from_copy else None)
-                 if layout.published.exists() else None)
+        # The copy the last run's reports step made, if it is still good
+        # (foundation/publication.py take_build_copy), else a copy made now.
+        check = take_build_copy(layout.published, layout.warehouse, layout.next_build_copy, previous) \
+            if starts_from_copy else None
+        copy_source = "the copy made after the last publish" if check else "a copy made now"
+        discard_build_copy(layout.next_build_copy)  # taken, stale or unused (Spark): never reused
+        if check is None and layout.published.exists():
+            check = copy_verified(layout.published, layout.warehouse, previous if starts_from_copy else None)
         try:
             with contextlib.ExitStack() as stack:
                 if check is None:  # no previous publication: the plan is a full build
@@ -402,7 +408,9 @@ def build_step(ctx: RunContext) -> dict:
                     refusal = incremental_refusal(layout, planned_from)
                     if refusal:
                         plan = replace(plan, mode="full", rebuild_months=[], reason=refusal)
-            (run_dir / "build_plan.json").write_text(json.dumps(asdict(plan), indent=2))
+            started_from = copy_source if plan.incremental and starts_from_copy else None
+            (run_dir / "build_plan.json").write_text(json.dumps({**asdict(plan), "started_from": started_from},
+                                                                indent=2))
             if plan.incremental and starts_from_copy:
                 os.replace(previous, build_db)
         finally:
@@ -442,7 +450,8 @@ def build_step(ctx: RunContext) -> dict:
             con.execute("checkpoint")
         finally:
             con.close()
-    line = f"{plan.line()}; {_build_line(run_dir / 'dbt_target', docs_expected=not plan.incremental)}"
+    line = (f"{plan.line()}{f' (from {started_from})' if started_from else ''}; "
+            f"{_build_line(run_dir / 'dbt_target', docs_expected=not plan.incremental)}")
     if ctx.engine == "spark":
         line = f"on Spark: {line}"
     log.info("dbt build: %s (%s)", line, build_db)
@@ -576,7 +585,7 @@ def publish_step(ctx: RunContext) -> dict:
     (YAOCAI_PUBLISHED_FILE_MODE, default 0444) and its sha256 recorded in
     WAREHOUSE/state/publication.json, which the next incremental build
     checks (foundation/publication.py)."""
-    from foundation.publication import move_stale_wal, published_file_mode, sha256_of, write_record
+    from foundation.publication import discard_build_copy, move_stale_wal, published_file_mode, sha256_of, write_record
 
     layout = ctx.layout
     build_db = layout.build_db(ctx.run_id)
@@ -621,7 +630,8 @@ def publish_step(ctx: RunContext) -> dict:
         failpoint("publish.before_rename")
         os.replace(build_db, layout.published)
         _fsync(layout.warehouse)
-        write_record(layout.warehouse, ctx.run_id, sha256, size, mode)
+        write_record(layout.warehouse, ctx.run_id, sha256, size, mode, layout.published)
+        discard_build_copy(layout.next_build_copy)  # a copy of the previous file: its disk space back now
         stale_wal = move_stale_wal(layout.published, layout.run_dir(ctx.run_id))
         if stale_wal:
             log.warning("publish: a read-write connection to the previous publication left %s; moved to %s so "
@@ -646,8 +656,11 @@ def reports_step(ctx: RunContext) -> dict:
     try:
         from reports.build import generate_reports
 
-        files = generate_reports(layout.warehouse)
-        docs = publish_docs(layout.run_dir(ctx.run_id) / "dbt_target", layout.docs)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-next-build-copy") as copier:
+            copying = copier.submit(_prepare_next_build_copy, ctx) if next_build_copy_wanted(ctx) else None
+            files = generate_reports(layout.warehouse)
+            docs = publish_docs(layout.run_dir(ctx.run_id) / "dbt_target", layout.docs)
+            copy_note = copying.result() if copying else None
     except Exception as exc:
         message = f"published, but the reports failed: {type(exc).__name__}: {exc}"
         log.error("reports: %s", message)
@@ -660,10 +673,46 @@ def reports_step(ctx: RunContext) -> dict:
         docs_note = f"; dbt docs in {layout.docs.relative_to(layout.warehouse)}/ (unchanged)"
     else:
         docs_note = "; dbt docs not available for this build"
-    line = files.line(layout.warehouse) + docs_note
+    line = files.line(layout.warehouse) + docs_note + (f"; {copy_note}" if copy_note else "")
     log.info("reports: %s", line)
     return {"workbook": str(files.workbook), "html": str(files.html), "docs": str(docs) if docs else None,
             "line": line}
+
+
+# The next night's build file, copied from the publication while the
+# workbook is written (foundation/publication.py take_build_copy); 0 turns it
+# off, to keep the disk it takes (one more publication-sized file in state/).
+NEXT_BUILD_COPY_ENV = "YAOCAI_NEXT_BUILD_COPY"
+
+
+def next_build_copy_wanted(ctx: RunContext) -> bool:
+    """Only the DuckDB engine starts a build from a copy of the publication."""
+    return ctx.engine == "duckdb" and os.environ.get(NEXT_BUILD_COPY_ENV, "1").strip() != "0"
+
+
+def _prepare_next_build_copy(ctx: RunContext) -> str | None:
+    """Copies the publication for the next build; a failure only means the
+    next build copies it itself, so it is logged, never raised. Installed
+    under the warehouse lock: a build that is taking a copy never sees half
+    of one."""
+    from foundation.publication import copy_for_next_build, discard_build_copy, install_build_copy
+
+    layout = ctx.layout
+    copy = layout.next_build_copy
+    try:
+        started = time.monotonic()
+        sha256 = copy_for_next_build(layout.published, layout.warehouse, copy)
+        with warehouse_lock(layout.lock, f"run {ctx.run_id} next build copy", wait_seconds=600):
+            installed = sha256 is not None and install_build_copy(layout.warehouse, copy, sha256)
+        if not installed:
+            discard_build_copy(copy)
+            return None
+        return f"copy for the next build made in {time.monotonic() - started:.1f} s"
+    except Exception as exc:  # noqa: BLE001 (the next build copies the publication itself)
+        log.warning("reports: the copy for the next build failed (%s: %s); the next build will copy the "
+                    "publication itself", type(exc).__name__, exc)
+        discard_build_copy(copy)
+        return None
 
 
 DOCS_FILES = ("index.html", "static_index.html", "manifest.json", "catalog.json")
