@@ -278,10 +278,13 @@ def render(results: list[dict]) -> str:
                 for t, a in agreement.items()))
     for r in (r for r in results if r.get("nightly")):
         n, full = r["nightly"], r["steps"]
+        before = n.get("night_before_lines")
         out += ["", f"Nightly delivery on top of {r['size']} ({n['night_lines']:,} lines received from {n['from_day']}; "
-                f"the full run above built the rest):", "",
+                f"the full run above built the rest"
+                + (f", then a night of {before:,} of them, the first after the full run" if before else "") + "):", "",
                 "| run | " + " | ".join(STEPS[1:]) + " | total |", "|" + "---|" * (len(STEPS) + 1)]
-        for label, steps in (("full rebuild", full), ("nightly", n["steps"])):
+        runs = [("full rebuild", full)] + ([(f"first night ({before:,} lines)", n["night_before_steps"])] if before else [])
+        for label, steps in (*runs, ("nightly", n["steps"])):
             total = sum(s["seconds"] for name, s in steps.items() if name != "start")
             out.append(f"| {label} | " + " | ".join(f"{steps[s]['seconds']:.1f}s" if s in steps else "—" for s in STEPS[1:])
                        + f" | **{total:.1f}s** |")

@@ -5,9 +5,10 @@ WAREHOUSE/
   state/lake.duckdb        everything accepted + quarantine + manifest + runs
   state/runs/<run_id>/     one folder per run: build file, dbt target, gate
                            results (JSON + Data Docs), run log
-  state/next_build.duckdb  a verified copy of the publication, made while the
-                           reports are written, that the next incremental
-                           build starts from (foundation/publication.py)
+  state/retired_publication.duckdb
+                           the publication the last publish replaced, which
+                           the next incremental build starts from
+                           (foundation/publication.py)
   reports/<as-of>/         the officers' workbook (.xlsx) and HTML report
   review_inbox/            workbooks officers return with review decisions
                            (processed/ once applied, needs_fix/ when a row is bad)
@@ -68,9 +69,9 @@ class Layout:
         return self.warehouse / ".yaocai.run.lock"
 
     @property
-    def next_build_copy(self) -> Path:
-        """A copy of the publication for the next incremental build (foundation/publication.py)."""
-        return self.state / "next_build.duckdb"
+    def retired_publication(self) -> Path:
+        """The publication the last publish replaced (foundation/publication.py)."""
+        return self.state / "retired_publication.duckdb"
 
     def run_dir(self, run_id: str) -> Path:
         return self.state / "runs" / run_id

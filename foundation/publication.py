@@ -17,8 +17,9 @@ So:
   lock needed) while hashing them, and uses the copy only when the hash is
   the recorded one; otherwise it rebuilds in full and says why. Edits that an
   open connection has not yet checkpointed live in ``yaocai.duckdb.wal``, not
-  in the file, so they are not in the copy either. The copy is usually made
-  ahead of time, after the publish (:func:`take_build_copy`);
+  in the file, so they are not in the copy either. Most nights need no copy:
+  the build starts from the publication the last publish replaced
+  (:func:`take_retired_publication`);
 - other reads of the publication during a run (closing abandoned runs, the
   gate's comparison with the previous publication, the reports) go through
   :func:`read_only`, which falls back to a private copy when a writer holds
@@ -152,20 +153,26 @@ def copy_verified(published: Path, warehouse: Path, destination: Path | None) ->
     return Verification(True, "", sha)
 
 
-# The copy an incremental build starts from, made ahead of time. Copying and
-# hashing the publication was most of a night's fixed cost (20 M lines: 9.7 s
-# for 4.6 GB; issue 18), and is I/O: the reports step makes the copy while it
-# writes the workbook (CPU), and the next build takes it instead of copying
-# when (1) the publication is untouched since it was published, by its stat
-# fingerprint in publication.json, and (2) the copy is of that publication
-# and untouched since it was made, by its own record beside it ({"sha256":
-# of its bytes, which were the publication's, and its fingerprint}). A
-# fingerprint is size, inode, mtime and ctime; ctime cannot be set back by a
-# writer, so any write to either file (an analyst's edit, a chmod) makes the
-# build copy and hash the publication as before, which tells an edit from
-# none (as ingest/lake.py file_fingerprints does for landing files).
-def _copy_record(copy: Path) -> Path:
-    return copy.with_name(copy.name + ".json")
+# The file an incremental build starts from, without copying the publication.
+# Copying and hashing it was most of a night's fixed cost (20 M lines: 9.7 s
+# for 4.6 GB; issue 18). So the publish keeps the publication it replaces
+# (a hard link, no I/O) as WAREHOUSE/state/retired_publication.duckdb, and
+# the next build starts from it: it is two publishes old, so the build's plan
+# (yaocai/incremental.py, from the build records inside it) rebuilds the
+# months both nights changed. It is kept and taken only while nothing has
+# touched it: its fingerprint (size, inode, mtime, ctime; ctime cannot be
+# set back by a writer, as ingest/lake.py file_fingerprints) is the one
+# recorded at its own publish when it is retired, and the one recorded at its
+# retirement when it is taken; and no process has it open through DuckDB (an
+# analyst's connection opened before the publish: DuckDB's file lock says
+# so), since the build writes to it. The publication in place must be
+# untouched too, else the build copies and checks it as before, which tells
+# an edit (a full rebuild that says so) from none.
+RETIRED_ENV = "YAOCAI_KEEP_RETIRED_PUBLICATION"
+
+
+def _retired_record(retired: Path) -> Path:
+    return retired.with_name(retired.name + ".json")
 
 
 def _fingerprint(path: Path) -> dict:
@@ -173,70 +180,67 @@ def _fingerprint(path: Path) -> dict:
     return {"size": st.st_size, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
 
 
-def discard_build_copy(copy: Path) -> None:
-    """Removes a prepared copy and its record (the record first: a copy
-    without its record is never taken)."""
-    _copy_record(copy).unlink(missing_ok=True)
-    copy.unlink(missing_ok=True)
-    _partial(copy).unlink(missing_ok=True)
+def keep_retired_publication() -> bool:
+    """``YAOCAI_KEEP_RETIRED_PUBLICATION=0``: keep no second publication-sized
+    file; every incremental build copies the publication."""
+    return os.environ.get(RETIRED_ENV, "1").strip() != "0"
 
 
-def _partial(copy: Path) -> Path:
-    return copy.with_name(copy.name + ".partial")
+def discard_retired(retired: Path) -> None:
+    """Removes a retired publication and its record (the record first: a
+    file without its record is never taken)."""
+    _retired_record(retired).unlink(missing_ok=True)
+    retired.unlink(missing_ok=True)
 
 
-def copy_for_next_build(published: Path, warehouse: Path, copy: Path) -> str | None:
-    """Copies the publication, hashing it, beside ``copy`` (a partial name);
-    returns the hash when it is the recorded one, else None and no file.
-    The caller installs the copy with :func:`install_build_copy` under the
-    warehouse lock, so that a build never takes it half made."""
-    partial = _partial(copy)
-    partial.unlink(missing_ok=True)
-    check = copy_verified(published, warehouse, partial)
-    if not check.verified:
-        partial.unlink(missing_ok=True)
-        return None
-    return check.sha256
-
-
-def install_build_copy(warehouse: Path, copy: Path, sha256: str) -> bool:
-    """Renames the partial copy (hash ``sha256``) into place with its record
-    if the publication recorded now is still the one copied; False and
-    nothing kept otherwise."""
+def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict | None:
+    """Before a new publication is renamed in: links the current one to
+    ``retired`` if it is untouched since its publish. Returns what
+    :func:`record_retired` records once the rename is done, or None."""
+    discard_retired(retired)
     record = read_record(warehouse)
-    partial = _partial(copy)
-    _copy_record(copy).unlink(missing_ok=True)
-    copy.unlink(missing_ok=True)
-    if record is None or record.get("sha256") != sha256 or not partial.exists():
-        partial.unlink(missing_ok=True)
-        return False
-    os.replace(partial, copy)
-    path = _copy_record(copy)
+    if record is None or not published.exists() or record.get("fingerprint") != _fingerprint(published):
+        return None
+    os.link(published, retired)
+    return {"sha256": record["sha256"], "run_id": record.get("run_id")}
+
+
+def record_retired(retired: Path, retirement: dict) -> None:
+    """After the rename: the retired file's fingerprint as it is now (the
+    rename changed its ctime: one link fewer)."""
+    path = _retired_record(retired)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"sha256": sha256, **_fingerprint(copy)}, indent=2))
+    tmp.write_text(json.dumps({**retirement, **_fingerprint(retired)}, indent=2))
     os.replace(tmp, path)
-    return True
 
 
-def take_build_copy(published: Path, warehouse: Path, copy: Path, destination: Path) -> Verification | None:
-    """Moves the prepared copy to ``destination`` when the publication is
-    untouched since it was published and the copy is of it and untouched
-    since it was made; returns what :func:`copy_verified` would. None (and
-    the copy removed) otherwise: the caller copies the publication as before."""
+def take_retired_publication(published: Path, warehouse: Path, retired: Path, destination: Path) -> Verification | None:
+    """Moves the retired publication to ``destination`` for the build to start
+    from, when it and the publication in place are untouched and nothing
+    holds it open; returns a verified Verification. None (and the retired
+    file removed) otherwise: the caller copies the publication as before."""
     try:
-        made = json.loads(_copy_record(copy).read_text())
+        made = json.loads(_retired_record(retired).read_text())
     except (OSError, ValueError):
-        discard_build_copy(copy)
+        discard_retired(retired)
         return None
     record = read_record(warehouse)
-    usable = (record is not None and record.get("sha256") == made.get("sha256") and published.exists()
-              and record.get("fingerprint") == _fingerprint(published) and copy.exists()
-              and _fingerprint(copy) == {k: made.get(k) for k in ("size", "inode", "mtime_ns", "ctime_ns")})
+    usable = (record is not None and published.exists() and record.get("fingerprint") == _fingerprint(published)
+              and retired.exists()
+              and _fingerprint(retired) == {k: made.get(k) for k in ("size", "inode", "mtime_ns", "ctime_ns")})
+    if usable:
+        retired.chmod(retired.stat().st_mode | 0o200)  # the build writes to it; it was published read-only
+        try:  # read-write: refused while a connection opened before its retirement holds it, even read-only
+            duckdb.connect(str(retired)).close()
+        except duckdb.Error as exc:
+            if not _lock_conflict(exc):
+                raise
+            usable = False
     if not usable:
-        discard_build_copy(copy)
+        discard_retired(retired)
         return None
-    _copy_record(copy).unlink()
-    os.replace(copy, destination)
+    _retired_record(retired).unlink()
+    os.replace(retired, destination)
     return Verification(True, "", made["sha256"])
 
 

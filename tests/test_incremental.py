@@ -73,8 +73,17 @@ def runs(tmp_path_factory):
     run_pipeline(landing, warehouse, history_as_of)  # history: a full rebuild
     first = json.loads(next((warehouse / "state" / "runs").glob("*/build_plan.json")).read_text())
 
-    # The night: its deliveries, a restated old file, a late file for another old month.
-    shutil.copyfile(root / "night" / "night.csv", landing / "purchases" / f"{AS_OF}_night.csv")
+    # An earlier night: the first lines of the night's delivery. Built from a
+    # copy of the publication (the one before it was a full rebuild), it
+    # leaves that publication retired for the next night to start from.
+    header, *night_lines = (root / "night" / "night.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (landing / "purchases" / f"{AS_OF}_night_a.csv").write_text(header + "".join(night_lines[:150]), encoding="utf-8")
+    earlier_ctx = run_pipeline(landing, warehouse, AS_OF)
+    earlier = json.loads((warehouse / "state" / "runs" / earlier_ctx.run_id / "build_plan.json").read_text())
+
+    # The night: the rest of its deliveries, a restated old file, a late file
+    # for another old month; built from the publication before the last.
+    (landing / "purchases" / f"{AS_OF}_night.csv").write_text(header + "".join(night_lines[150:]), encoding="utf-8")
     _rewrite_csv(landing / "purchases" / "2025-08_a.csv", _correct_old_month)
     shutil.copyfile(landing / "purchases" / "2026-02_a.csv", landing / "purchases" / "2026-02_late.csv")
     _rewrite_csv(landing / "purchases" / "2026-02_late.csv", _late_lines)
@@ -93,7 +102,7 @@ def runs(tmp_path_factory):
     finally:
         del os.environ["YAOCAI_FULL_REBUILD"]
     assert json.loads((rebuilt / "state" / "runs" / full_ctx.run_id / "build_plan.json").read_text())["mode"] == "full"
-    return {"warehouse": warehouse, "rebuilt": rebuilt, "first": first, "second": second,
+    return {"warehouse": warehouse, "rebuilt": rebuilt, "first": first, "earlier": earlier, "second": second,
             "second_run_id": ctx.run_id, "history_as_of": history_as_of}
 
 
@@ -101,9 +110,13 @@ def test_the_night_is_built_incrementally_over_the_months_it_touched(runs):
     assert runs["first"]["mode"] == "full"
     plan = runs["second"]
     assert plan["mode"] == "incremental", plan
-    # from the copy the first run's reports step made, not a copy made by the build (issue 18)
-    assert plan["started_from"] == "the copy made after the last publish"
-    assert (runs["rebuilt"] / "state" / "next_build.duckdb").exists()  # made after every DuckDB run
+    # The earlier night copied the publication; the night started from the
+    # one the earlier night's publish replaced, with no copy (issue 18), and
+    # rebuilt what both nights changed since that one.
+    assert runs["earlier"]["mode"] == "incremental"
+    assert runs["earlier"]["started_from"] == "a copy of the publication"
+    assert plan["started_from"] == "the publication before the last"
+    assert (runs["warehouse"] / "state" / "retired_publication.duckdb").exists()  # kept for the next night
     months = set(plan["rebuild_months"])
     # the restated and the late months, and the as-of month's lines (from the night on)
     assert {"2025-08-01", "2026-02-01", "2026-10-01"} <= months

@@ -356,7 +356,7 @@ def build_step(ctx: RunContext) -> dict:
     the lake attached) open for the life of the process, which would block
     this process from writing the lake afterwards."""
     from yaocai.incremental import plan_build, purchase_composition, record_build
-    from foundation.publication import copy_verified, discard_build_copy, readable_path, take_build_copy
+    from foundation.publication import copy_verified, discard_retired, readable_path, take_retired_publication
 
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
@@ -377,12 +377,12 @@ def build_step(ctx: RunContext) -> dict:
         # tables' freed blocks: twice the size). So on Spark the publication
         # is only hashed and read in place, never copied.
         starts_from_copy = ctx.engine == "duckdb"
-        # The copy the last run's reports step made, if it is still good
-        # (foundation/publication.py take_build_copy), else a copy made now.
-        check = take_build_copy(layout.published, layout.warehouse, layout.next_build_copy, previous) \
-            if starts_from_copy else None
-        copy_source = "the copy made after the last publish" if check else "a copy made now"
-        discard_build_copy(layout.next_build_copy)  # taken, stale or unused (Spark): never reused
+        # The publication the last publish replaced, if it is still good
+        # (foundation/publication.py take_retired_publication), else a copy.
+        check = take_retired_publication(layout.published, layout.warehouse, layout.retired_publication,
+                                         previous) if starts_from_copy else None
+        copy_source = "the publication before the last" if check else "a copy of the publication"
+        discard_retired(layout.retired_publication)  # taken, stale or unused (Spark): never reused
         if check is None and layout.published.exists():
             check = copy_verified(layout.published, layout.warehouse, previous if starts_from_copy else None)
         try:
@@ -585,7 +585,8 @@ def publish_step(ctx: RunContext) -> dict:
     (YAOCAI_PUBLISHED_FILE_MODE, default 0444) and its sha256 recorded in
     WAREHOUSE/state/publication.json, which the next incremental build
     checks (foundation/publication.py)."""
-    from foundation.publication import discard_build_copy, move_stale_wal, published_file_mode, sha256_of, write_record
+    from foundation.publication import (discard_retired, keep_retired_publication, move_stale_wal, published_file_mode,
+                                        record_retired, retire_publication, sha256_of, write_record)
 
     layout = ctx.layout
     build_db = layout.build_db(ctx.run_id)
@@ -628,10 +629,23 @@ def publish_step(ctx: RunContext) -> dict:
             _fsync(build_db)
             sha256, size = pending_sha256.result(), build_db.stat().st_size
         failpoint("publish.before_rename")
+        # The file being replaced is kept for the next build to start from
+        # (foundation/publication.py take_retired_publication); only after an
+        # incremental build: then it has this build's dbt project and
+        # dimensions, so the next night can build on it incrementally too
+        # (after a full rebuild it would force another).
+        plan_file = layout.run_dir(ctx.run_id) / "build_plan.json"
+        incremental = plan_file.exists() and json.loads(plan_file.read_text()).get("mode") == "incremental"
+        if ctx.engine == "duckdb" and incremental and keep_retired_publication():
+            retirement = retire_publication(layout.published, layout.warehouse, layout.retired_publication)
+        else:
+            retirement = None
+            discard_retired(layout.retired_publication)
         os.replace(build_db, layout.published)
         _fsync(layout.warehouse)
         write_record(layout.warehouse, ctx.run_id, sha256, size, mode, layout.published)
-        discard_build_copy(layout.next_build_copy)  # a copy of the previous file: its disk space back now
+        if retirement:
+            record_retired(layout.retired_publication, retirement)
         stale_wal = move_stale_wal(layout.published, layout.run_dir(ctx.run_id))
         if stale_wal:
             log.warning("publish: a read-write connection to the previous publication left %s; moved to %s so "
@@ -656,11 +670,8 @@ def reports_step(ctx: RunContext) -> dict:
     try:
         from reports.build import generate_reports
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-next-build-copy") as copier:
-            copying = copier.submit(_prepare_next_build_copy, ctx) if next_build_copy_wanted(ctx) else None
-            files = generate_reports(layout.warehouse)
-            docs = publish_docs(layout.run_dir(ctx.run_id) / "dbt_target", layout.docs)
-            copy_note = copying.result() if copying else None
+        files = generate_reports(layout.warehouse)
+        docs = publish_docs(layout.run_dir(ctx.run_id) / "dbt_target", layout.docs)
     except Exception as exc:
         message = f"published, but the reports failed: {type(exc).__name__}: {exc}"
         log.error("reports: %s", message)
@@ -673,46 +684,10 @@ def reports_step(ctx: RunContext) -> dict:
         docs_note = f"; dbt docs in {layout.docs.relative_to(layout.warehouse)}/ (unchanged)"
     else:
         docs_note = "; dbt docs not available for this build"
-    line = files.line(layout.warehouse) + docs_note + (f"; {copy_note}" if copy_note else "")
+    line = files.line(layout.warehouse) + docs_note
     log.info("reports: %s", line)
     return {"workbook": str(files.workbook), "html": str(files.html), "docs": str(docs) if docs else None,
             "line": line}
-
-
-# The next night's build file, copied from the publication while the
-# workbook is written (foundation/publication.py take_build_copy); 0 turns it
-# off, to keep the disk it takes (one more publication-sized file in state/).
-NEXT_BUILD_COPY_ENV = "YAOCAI_NEXT_BUILD_COPY"
-
-
-def next_build_copy_wanted(ctx: RunContext) -> bool:
-    """Only the DuckDB engine starts a build from a copy of the publication."""
-    return ctx.engine == "duckdb" and os.environ.get(NEXT_BUILD_COPY_ENV, "1").strip() != "0"
-
-
-def _prepare_next_build_copy(ctx: RunContext) -> str | None:
-    """Copies the publication for the next build; a failure only means the
-    next build copies it itself, so it is logged, never raised. Installed
-    under the warehouse lock: a build that is taking a copy never sees half
-    of one."""
-    from foundation.publication import copy_for_next_build, discard_build_copy, install_build_copy
-
-    layout = ctx.layout
-    copy = layout.next_build_copy
-    try:
-        started = time.monotonic()
-        sha256 = copy_for_next_build(layout.published, layout.warehouse, copy)
-        with warehouse_lock(layout.lock, f"run {ctx.run_id} next build copy", wait_seconds=600):
-            installed = sha256 is not None and install_build_copy(layout.warehouse, copy, sha256)
-        if not installed:
-            discard_build_copy(copy)
-            return None
-        return f"copy for the next build made in {time.monotonic() - started:.1f} s"
-    except Exception as exc:  # noqa: BLE001 (the next build copies the publication itself)
-        log.warning("reports: the copy for the next build failed (%s: %s); the next build will copy the "
-                    "publication itself", type(exc).__name__, exc)
-        discard_build_copy(copy)
-        return None
 
 
 DOCS_FILES = ("index.html", "static_index.html", "manifest.json", "catalog.json")
