@@ -91,7 +91,7 @@ def sha256_of(path: Path) -> str:
 def write_record(warehouse: Path, run_id: str, sha256: str, size: int, mode: int, published: Path | None = None) -> dict:
     """Remember what was published (through a temporary name: never half a
     record); ``published``: the file in place, whose stat fingerprint is
-    recorded too (see :func:`take_build_copy`)."""
+    recorded too (see :func:`take_retired_publication`)."""
     record = {"file": "yaocai.duckdb", "run_id": run_id, "sha256": sha256, "size": size, "mode": f"{mode:04o}",
               "published_at": dt.datetime.now().replace(microsecond=0).isoformat(),
               **({"fingerprint": _fingerprint(published)} if published is not None else {})}
