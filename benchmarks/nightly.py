@@ -57,17 +57,11 @@ def split_night(landing: Path, night_dir: Path, as_of: str, lines: int = NIGHT_L
             break
     night_dir.mkdir(parents=True, exist_ok=True)
     night = [row for stamp, _, row in rows if stamp[:10] >= cutoff]
-    with (night_dir / NIGHT_FILE).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(night)
+    _write_rows(night_dir / NIGHT_FILE, header, night)
     for path in files:
         kept = [row for stamp, source, row in rows if source == path and stamp[:10] < cutoff]
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(kept)
+        _write_rows(tmp, header, kept)
         tmp.replace(path)
     facts = {"night_lines": len(night), "from_day": cutoff,
              "days_through_as_of": sum(1 for day in days if cutoff <= day <= as_of),

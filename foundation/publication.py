@@ -97,10 +97,15 @@ def write_record(warehouse: Path, run_id: str, sha256: str, size: int, mode: int
               **({"fingerprint": _fingerprint(published)} if published is not None else {})}
     path = record_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2))
-    os.replace(tmp, path)
+    _write_json(path, record)
     return record
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Through a temporary name: a reader never sees half a record."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
 
 
 def read_record(warehouse: Path) -> dict | None:
@@ -208,10 +213,7 @@ def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict 
 def record_retired(retired: Path, retirement: dict) -> None:
     """After the rename: the retired file's fingerprint as it is now (the
     rename changed its ctime: one link fewer)."""
-    path = _retired_record(retired)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({**retirement, **_fingerprint(retired)}, indent=2))
-    os.replace(tmp, path)
+    _write_json(_retired_record(retired), {**retirement, "fingerprint": _fingerprint(retired)})
 
 
 def take_retired_publication(published: Path, warehouse: Path, retired: Path, destination: Path) -> Verification | None:
@@ -226,8 +228,7 @@ def take_retired_publication(published: Path, warehouse: Path, retired: Path, de
         return None
     record = read_record(warehouse)
     usable = (record is not None and published.exists() and record.get("fingerprint") == _fingerprint(published)
-              and retired.exists()
-              and _fingerprint(retired) == {k: made.get(k) for k in ("size", "inode", "mtime_ns", "ctime_ns")})
+              and retired.exists() and made.get("fingerprint") == _fingerprint(retired))
     if usable:
         retired.chmod(retired.stat().st_mode | 0o200)  # the build writes to it; it was published read-only
         try:  # read-write: refused while a connection opened before its retirement holds it, even read-only
