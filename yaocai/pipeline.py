@@ -27,6 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -36,6 +37,9 @@ from foundation.layout import DBT_PROJECT_DIR, Layout, duckdb_memory_limit, duck
 from foundation.faults import failpoint
 from foundation.locking import warehouse_lock
 from yaocai.steps import ENGINES, SOURCES, STEPS
+
+if TYPE_CHECKING:
+    from yaocai.incremental import BuildPlan
 
 log = logging.getLogger("yaocai.pipeline")
 
@@ -294,9 +298,10 @@ def reviews_step(ctx: RunContext) -> dict:
             "needs_fix": [w.moved_to for w in outcome.needs_fix], "line": line}
 
 
-def dbt_env(ctx: RunContext, lake_lines: int, incremental: bool = False) -> dict[str, str]:
-    """Environment of the dbt process; ``lake_lines``: purchase lines in the
-    lake; ``incremental``: the build recomputes some months only."""
+def dbt_env(ctx: RunContext, lines_recomputed: int, incremental: bool = False) -> dict[str, str]:
+    """Environment of the dbt process; ``lines_recomputed``: the purchase
+    lines of the months the build recomputes (all the lake's in a full
+    build); ``incremental``: the build recomputes some months only."""
     layout = ctx.layout
     run_dir = layout.run_dir(ctx.run_id)
     return {
@@ -309,7 +314,7 @@ def dbt_env(ctx: RunContext, lake_lines: int, incremental: bool = False) -> dict
         "YAOCAI_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "YAOCAI_DUCKDB_THREADS": str(duckdb_threads()),
         "YAOCAI_DUCKDB_TEMP_DIR": str(run_dir / "duckdb_tmp"),
-        "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lake_lines)),
+        "YAOCAI_DBT_THREADS": os.environ.get("YAOCAI_DBT_THREADS") or str(_dbt_threads(lines_recomputed)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 
@@ -334,16 +339,27 @@ def _remove_database_file(path: Path) -> None:
         path.with_name(name).unlink(missing_ok=True)
 
 
-# Above this many purchase lines dbt builds one model at a time: each heavy
-# model then has DuckDB's whole memory limit and every core; two at once
-# split the memory and spill (20 M lines on 2 cores: 431 s with two dbt
-# threads, 249 s with one; benchmarks/RESULTS.md). Smaller builds keep two,
-# which hides dbt's per-model overhead.
+# When a build recomputes this many purchase lines, dbt builds one model at
+# a time: each heavy model then has DuckDB's whole memory limit and every
+# core; two at once split the memory and spill (a full rebuild of 20 M lines
+# on 2 cores: 431 s with two dbt threads, 249 s with one; benchmarks/
+# RESULTS.md). Smaller builds keep two, which hides dbt's per-model
+# overhead: a night at 20 M recomputes October and November, 1.3 M lines,
+# and its dbt build took 34.5–36.2 s with two threads against 39.6–40.4 s
+# with one (issue 18, three runs each way).
 DBT_ONE_THREAD_FROM_LINES = 2_000_000
 
 
-def _dbt_threads(lake_lines: int) -> int:
-    return 1 if lake_lines >= DBT_ONE_THREAD_FROM_LINES else 2
+def _dbt_threads(lines: int) -> int:
+    return 1 if lines >= DBT_ONE_THREAD_FROM_LINES else 2
+
+
+def lines_recomputed(plan: BuildPlan, composition: set[tuple[str, dt.date, int]]) -> int:
+    """Purchase lines of the months ``plan`` recomputes: the lake's
+    ``composition`` (file, month, lines) in the rebuilt months, or all of it
+    for a full build."""
+    rebuilt = {dt.date.fromisoformat(month) for month in plan.rebuild_months}
+    return sum(lines for _, month, lines in composition if not plan.incremental or month in rebuilt)
 
 
 def build_step(ctx: RunContext) -> dict:
@@ -426,8 +442,7 @@ def build_step(ctx: RunContext) -> dict:
                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
                    "--log-path", str(run_dir / "dbt_logs")]
-        lake_lines = sum(lines for _, _, lines in composition)
-        env = {**os.environ, **dbt_env(ctx, lake_lines, incremental=plan.incremental)}
+        env = {**os.environ, **dbt_env(ctx, lines_recomputed(plan, composition), incremental=plan.incremental)}
         if ctx.engine == "spark":
             command, env = _spark_command(ctx, plan, env)
         try:
