@@ -239,8 +239,14 @@ def render(results: list[dict]) -> str:
     out = []
     if results:
         m = results[-1]["machine"]
+        # rows measured at different commits (a size not rerun) say so, each size with its commit
+        sizes_by_commit: dict[str, list[str]] = {}
+        for r in results:
+            sizes_by_commit.setdefault(r["machine"]["commit"], []).append(r["size"])
+        commits = (f"commit {m['commit']}" if len(sizes_by_commit) == 1 else "commits: " + "; ".join(
+            f"{', '.join(sizes)} at {commit}" for commit, sizes in sizes_by_commit.items()))
         out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}; Python {m['python']}, "
-                   + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; commit {m['commit']}; "
+                   + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; {commits}; "
                    f"DuckDB memory limit {m['duckdb_memory_limit']}.\n")
     header = ("| size | lines | inst. | products | floor | typed floor | " + " | ".join(STEPS[1:])
               + " | total | peer | yaocai ÷ peer |")
