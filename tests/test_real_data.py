@@ -61,7 +61,9 @@ def warehouse(real, tmp_path_factory):
         assert code == 0
         imports[batch] = landing / "vbp_results" / f"imported-{batch}-{Path(sheet).stem}.csv"
     build_db = root / "build.duckdb"
+    # every path of the profile under the test's folder (the working schemas' default, work.duckdb, is the cwd's)
     env = {**os.environ, "YAOCAI_BUILD_DB": str(build_db), "YAOCAI_LAKE_DB": str(warehouse / "state" / "lake.duckdb"),
+           "YAOCAI_WORK_DB": str(root / "work.duckdb"),
            "YAOCAI_DBT_TARGET_PATH": str(root / "dbt_target"), "YAOCAI_DUCKDB_TEMP_DIR": str(root / "tmp")}
     dbt_dir = REPO_ROOT / "dbt_project"
     done = subprocess.run(
