@@ -345,8 +345,8 @@ def _remove_database_file(path: Path) -> None:
 # on 2 cores: 431 s with two dbt threads, 249 s with one; benchmarks/
 # RESULTS.md). Smaller builds keep two, which hides dbt's per-model
 # overhead: a night at 20 M recomputes October and November, 1.3 M lines,
-# and its dbt build took 34.5–36.2 s with two threads against 39.6–40.4 s
-# with one (issue 18, three runs each way).
+# and its dbt build took 34.5–36.2 s with two threads against 39.1–40.4 s
+# with one (issue 18, three runs each way, alternating).
 DBT_ONE_THREAD_FROM_LINES = 2_000_000
 
 
