@@ -395,10 +395,13 @@ def build_step(ctx: RunContext) -> dict:
         starts_from_copy = ctx.engine == "duckdb"
         # The publication the last publish replaced, if it is still good
         # (foundation/publication.py take_retired_publication), else a copy.
-        check = take_retired_publication(layout.published, layout.warehouse, layout.retired_publication,
-                                         previous) if starts_from_copy else None
+        # It is moved away when taken and removed when stale; Spark never uses it.
+        if starts_from_copy:
+            check = take_retired_publication(layout.published, layout.warehouse, layout.retired_publication, previous)
+        else:
+            check = None
+            discard_retired(layout.retired_publication)
         copy_source = "the publication before the last" if check else "a copy of the publication"
-        discard_retired(layout.retired_publication)  # taken, stale or unused (Spark): never reused
         if check is None and layout.published.exists():
             check = copy_verified(layout.published, layout.warehouse, previous if starts_from_copy else None)
         try:
