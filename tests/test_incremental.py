@@ -76,14 +76,15 @@ def runs(tmp_path_factory):
     # An earlier night: the first lines of the night's delivery. Built from a
     # copy of the publication (the one before it was a full rebuild), it
     # leaves that publication retired for the next night to start from.
-    header, *night_lines = (root / "night" / "night.csv").read_text(encoding="utf-8").splitlines(keepends=True)
-    (landing / "purchases" / f"{AS_OF}_night_a.csv").write_text(header + "".join(night_lines[:150]), encoding="utf-8")
+    shutil.copyfile(root / "night" / "night.csv", landing / "purchases" / f"{AS_OF}_night_a.csv")
+    _rewrite_csv(landing / "purchases" / f"{AS_OF}_night_a.csv", lambda header, rows: rows[:150])
     earlier_ctx = run_pipeline(landing, warehouse, AS_OF)
     earlier = json.loads((warehouse / "state" / "runs" / earlier_ctx.run_id / "build_plan.json").read_text())
 
     # The night: the rest of its deliveries, a restated old file, a late file
     # for another old month; built from the publication before the last.
-    (landing / "purchases" / f"{AS_OF}_night.csv").write_text(header + "".join(night_lines[150:]), encoding="utf-8")
+    shutil.copyfile(root / "night" / "night.csv", landing / "purchases" / f"{AS_OF}_night.csv")
+    _rewrite_csv(landing / "purchases" / f"{AS_OF}_night.csv", lambda header, rows: rows[150:])
     _rewrite_csv(landing / "purchases" / "2025-08_a.csv", _correct_old_month)
     shutil.copyfile(landing / "purchases" / "2026-02_a.csv", landing / "purchases" / "2026-02_late.csv")
     _rewrite_csv(landing / "purchases" / "2026-02_late.csv", _late_lines)
