@@ -20,30 +20,6 @@
     case {{ column }} when 'high' then 3 when 'medium' then 2 when 'low' then 1 end
 {%- endmacro %}
 
-{# Does a purchase line count toward a VBP agreement's completion?
-   Designated brand set (designated_med_list_codg): only that product counts;
-   otherwise any winning product of the agreement's batch and group
-   (models/metrics.md, metric_vbp_completion). `gp` is the line's row in int_vbp_group_products
-   (NULL when the product is not in the group). One definition for
-   vbp_completion, vbp_progress_monthly and vbp_savings. #}
-{% macro vbp_counts_toward_completion(agreement, line, gp) -%}
-    (({{ agreement }}.designated_med_list_codg is null and {{ gp }}.is_winning)
-     or {{ line }}.med_list_codg = {{ agreement }}.designated_med_list_codg)
-{%- endmacro %}
-
-{# Products whose lines can count toward a VBP agreement: a product of an
-   agreement's group, or a product an agreement designates. Lines of other
-   products add nothing to any completion sum, and filtering them out before
-   the join to the institution's agreements keeps that join small at scale.
-   `group_products` is int_vbp_group_products, `agreements` any relation with
-   designated_med_list_codg (the agreed volumes or vbp_completion). One
-   definition for vbp_completion, vbp_progress_monthly and vbp_savings. #}
-{% macro vbp_countable_products(group_products, agreements) -%}
-    (select med_list_codg from {{ group_products }}
-     union select designated_med_list_codg from {{ agreements }}
-           where designated_med_list_codg is not null)
-{%- endmacro %}
-
 {# The price deviation index over price-eligible lines with their reference
    amounts (models/metrics.md, metric_price_deviation_index): actual_amount = Σ amount of the lines with
    a reference, reference_amount = Σ r × qty, pdi = actual ÷ reference,

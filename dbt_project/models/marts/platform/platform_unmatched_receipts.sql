@@ -17,8 +17,11 @@ orders as (
     select distinct fixmedins_code, order_no, med_list_codg from {{ ref('stg_lake__platform_orders') }}
 ),
 
-lines as (
-    select l.*
+-- The check reads only the columns it needs; the unmatched lines' other
+-- columns are joined back by the line's key (the model read every column of
+-- every line: 5.3 s of a 20 M night's dbt nodes, issue 18).
+candidates as (
+    select l.fixmedins_code, l.fixmedins_bchno, l.platform_order_no, l.med_list_codg
     from {{ ref('purchase_lines') }} as l
     cross join coverage
     where l.platform_order_no is not null
@@ -29,16 +32,25 @@ lines as (
 
 checked as (
     select
-        l.*,
+        c.fixmedins_code,
+        c.fixmedins_bchno,
         case
-            when not exists (select 1 from orders o where o.order_no = l.platform_order_no) then 'order_not_on_platform'
-            when not exists (select 1 from orders o where o.order_no = l.platform_order_no
-                             and o.fixmedins_code = l.fixmedins_code) then 'order_of_other_institution'
-            when not exists (select 1 from orders o where o.order_no = l.platform_order_no
-                             and o.fixmedins_code = l.fixmedins_code and o.med_list_codg = l.med_list_codg)
+            when not exists (select 1 from orders o where o.order_no = c.platform_order_no) then 'order_not_on_platform'
+            when not exists (select 1 from orders o where o.order_no = c.platform_order_no
+                             and o.fixmedins_code = c.fixmedins_code) then 'order_of_other_institution'
+            when not exists (select 1 from orders o where o.order_no = c.platform_order_no
+                             and o.fixmedins_code = c.fixmedins_code and o.med_list_codg = c.med_list_codg)
                 then 'product_not_in_order'
         end as unmatched_reason
-    from lines as l
+    from candidates as c
+),
+
+unmatched as (
+    select l.*, c.unmatched_reason
+    from checked as c
+    inner join {{ ref('purchase_lines') }} as l
+        on l.fixmedins_code = c.fixmedins_code and l.fixmedins_bchno = c.fixmedins_bchno
+    where c.unmatched_reason is not null
 )
 
 select
@@ -60,5 +72,4 @@ select
     net_amount,
     source_file,
     source_row_number
-from checked
-where unmatched_reason is not null
+from unmatched

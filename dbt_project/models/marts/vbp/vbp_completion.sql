@@ -14,20 +14,6 @@ with agreements as (
     select * from {{ ref('stg_lake__vbp_agreed_volumes') }}
 ),
 
-group_products as (
-    select * from {{ ref('int_vbp_group_products') }}
-),
-
--- Only lines of a product that can count (one of a group's products or a
--- designated product): the others add nothing to any sum below, and leaving
--- them out keeps the join to the institution's agreements small at scale.
-lines as (
-    select fixmedins_code, med_list_codg, receipt_date, net_qty_min_units
-    from {{ ref('purchase_lines') }}
-    where not is_gift and not is_after_as_of
-        and med_list_codg in {{ vbp_countable_products(ref('int_vbp_group_products'), ref('stg_lake__vbp_agreed_volumes')) }}
-),
-
 institutions as (
     select * from {{ ref('stg_lake__institutions') }}
 ),
@@ -45,22 +31,19 @@ missing_months as (
     group by all
 ),
 
+-- The agreement's months added up (int_vbp_agreement_months: which lines
+-- count, and the non-winning ones).
 quantities as (
     select
         a.batch_code,
         a.group_code,
         a.fixmedins_code,
         a.period_start,
-        coalesce(sum(l.net_qty_min_units) filter (
-            where {{ vbp_counts_toward_completion('a', 'l', 'gp') }}), 0) as purchased_qty,
-        coalesce(sum(l.net_qty_min_units) filter (where not gp.is_winning), 0) as nonwinning_qty
+        coalesce(sum(m.purchased_qty), 0) as purchased_qty,
+        coalesce(sum(m.nonwinning_qty), 0) as nonwinning_qty
     from agreements as a
-    left join lines as l
-        on l.fixmedins_code = a.fixmedins_code
-        and l.receipt_date between a.period_start and a.period_end
-    left join group_products as gp
-        on gp.batch_code = a.batch_code and gp.group_code = a.group_code
-        and gp.med_list_codg = l.med_list_codg
+    left join {{ ref('int_vbp_agreement_months') }} as m
+        using (batch_code, group_code, fixmedins_code, period_start)
     group by all
 ),
 

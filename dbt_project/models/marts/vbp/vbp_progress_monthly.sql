@@ -17,26 +17,14 @@ months as (
     where a.period_start <= {{ as_of_date() }}
 ),
 
-group_products as (
-    select * from {{ ref('int_vbp_group_products') }}
-),
-
+-- the month's counting quantity (int_vbp_agreement_months), 0 without one
 monthly_qty as (
     select
         m.batch_code, m.group_code, m.fixmedins_code, m.period_start, m.month,
-        coalesce(sum(l.net_qty_min_units) filter (
-            where {{ vbp_counts_toward_completion('m', 'l', 'gp') }}), 0) as month_qty
+        coalesce(q.purchased_qty, 0) as month_qty
     from months as m
-    -- only lines of a product that can count (macros/helpers.sql)
-    left join (select * from {{ ref('purchase_lines') }}
-               where med_list_codg in {{ vbp_countable_products('group_products', 'agreements') }}) as l
-        on l.fixmedins_code = m.fixmedins_code
-        and l.month = m.month
-        and l.receipt_date between m.period_start and m.period_end
-        and not l.is_gift and not l.is_after_as_of
-    left join group_products as gp
-        on gp.batch_code = m.batch_code and gp.group_code = m.group_code and gp.med_list_codg = l.med_list_codg
-    group by all
+    left join {{ ref('int_vbp_agreement_months') }} as q
+        using (batch_code, group_code, fixmedins_code, period_start, month)
 ),
 
 final as (

@@ -49,25 +49,17 @@ all_baseline as (
     from pre_cycle_lines where ownership = 'public' group by all
 ),
 
+-- The agreement's months with lines that count (int_vbp_agreement_months):
+-- each line's amount was rounded to 0.0001 yuan first, so the sum is exact
+-- decimal arithmetic and does not depend on the order lines are added in (a
+-- double sum can tip the cent-rounded savings either way).
 winning_lines as (
     select
-        a.batch_code, a.group_code, a.fixmedins_code, a.period_start,
-        sum(l.net_qty_min_units) as winning_qty,
-        -- each line's amount rounded to 0.0001 yuan first, so the sum is exact
-        -- decimal arithmetic and does not depend on the order lines are added
-        -- in (a double sum can tip the cent-rounded savings either way)
-        sum(cast(l.net_qty_min_units * coalesce(l.winning_unit_price, l.unit_price, l.listed_unit_price)
-                 as decimal(18, 4))) as winning_amount
-    from agreements as a
-    -- only lines of a product that can count (macros/helpers.sql)
-    inner join (select * from {{ ref('purchase_lines') }}
-                where med_list_codg in {{ vbp_countable_products('group_products', 'agreements') }}) as l
-        on l.fixmedins_code = a.fixmedins_code
-        and l.receipt_date between a.period_start and a.period_end
-        and not l.is_gift and not l.is_after_as_of
-    left join group_products as gp
-        on gp.batch_code = a.batch_code and gp.group_code = a.group_code and gp.med_list_codg = l.med_list_codg
-    where {{ vbp_counts_toward_completion('a', 'l', 'gp') }}
+        batch_code, group_code, fixmedins_code, period_start,
+        sum(purchased_qty) as winning_qty,
+        sum(purchased_amount) as winning_amount
+    from {{ ref('int_vbp_agreement_months') }}
+    where counting_lines > 0
     group by all
 ),
 
