@@ -33,22 +33,6 @@ group_products as (
     select * from {{ ref('int_vbp_group_products') }}
 ),
 
--- Each agreement's products: its group's, and the designated product when
--- it is not one of them (is_winning NULL: it counts, as designated, but is
--- no group's non-winning product).
-agreement_products as (
-    select a.*, gp.med_list_codg, gp.is_winning
-    from agreements as a
-    inner join group_products as gp using (batch_code, group_code)
-    union all
-    select a.*, a.designated_med_list_codg as med_list_codg, cast(null as boolean) as is_winning
-    from agreements as a
-    where a.designated_med_list_codg is not null
-        and not exists (select 1 from group_products as gp
-                        where gp.batch_code = a.batch_code and gp.group_code = a.group_code
-                            and gp.med_list_codg = a.designated_med_list_codg)
-),
-
 lines as (
     select fixmedins_code, med_list_codg, receipt_date, month, net_qty_min_units,
            coalesce(winning_unit_price, unit_price, listed_unit_price) as valued_unit_price
@@ -56,27 +40,57 @@ lines as (
     where {{ in_rebuilt_months('month') }}
         and not is_gift
         and not is_after_as_of
-        and med_list_codg in (select med_list_codg from agreement_products)
+        and med_list_codg in (
+            select med_list_codg from group_products
+            union
+            select designated_med_list_codg from agreements where designated_med_list_codg is not null
+        )
 ),
 
+-- A line reaches an agreement through its product: a product of the
+-- agreement's group, or the designated product when it is not one of them
+-- (it counts, as designated, but is no group's non-winning product). Lines
+-- go to their product's groups first: joining the agreements to their
+-- groups' products first made 15 M agreement × product rows at 20 M.
 matched as (
     select
-        ap.batch_code,
-        ap.group_code,
-        ap.fixmedins_code,
-        ap.period_start,
+        a.batch_code,
+        a.group_code,
+        a.fixmedins_code,
+        a.period_start,
         l.month,
         l.net_qty_min_units,
         l.valued_unit_price,
         -- designated brand: only that product counts; otherwise the group's winners
-        (ap.designated_med_list_codg is null and ap.is_winning)
-            or l.med_list_codg = ap.designated_med_list_codg as counts_toward_completion,
-        not ap.is_winning as is_nonwinning
-    from agreement_products as ap
-    inner join lines as l
-        on l.fixmedins_code = ap.fixmedins_code
-        and l.med_list_codg = ap.med_list_codg
-        and l.receipt_date between ap.period_start and ap.period_end
+        (a.designated_med_list_codg is null and gp.is_winning)
+            or l.med_list_codg = a.designated_med_list_codg as counts_toward_completion,
+        not gp.is_winning as is_nonwinning
+    from lines as l
+    inner join group_products as gp on gp.med_list_codg = l.med_list_codg
+    inner join agreements as a
+        on a.batch_code = gp.batch_code
+        and a.group_code = gp.group_code
+        and a.fixmedins_code = l.fixmedins_code
+        and l.receipt_date between a.period_start and a.period_end
+    union all
+    select
+        a.batch_code,
+        a.group_code,
+        a.fixmedins_code,
+        a.period_start,
+        l.month,
+        l.net_qty_min_units,
+        l.valued_unit_price,
+        true as counts_toward_completion,
+        cast(null as boolean) as is_nonwinning
+    from lines as l
+    inner join agreements as a
+        on a.designated_med_list_codg = l.med_list_codg
+        and a.fixmedins_code = l.fixmedins_code
+        and l.receipt_date between a.period_start and a.period_end
+    where not exists (select 1 from group_products as gp
+                      where gp.batch_code = a.batch_code and gp.group_code = a.group_code
+                          and gp.med_list_codg = a.designated_med_list_codg)
 )
 
 select
