@@ -18,7 +18,7 @@
 --                     count and sum to 0);
 --   nonwinning_qty    Σ net qty of the group's non-winning products.
 -- vbp_completion, vbp_progress_monthly, vbp_savings and
--- int_settlement_vbp_agreement_months add these months up instead of each
+-- settlement_prepayment_ledger add these months up instead of each
 -- joining every purchase line to the institution's agreements (issue 18: at
 -- 20 M the four took 11.6 s of a night's dbt nodes, joining 2.3 M lines to
 -- 11 M line × agreement pairs each). The agreements and the groups'
@@ -33,6 +33,23 @@ group_products as (
     select * from {{ ref('int_vbp_group_products') }}
 ),
 
+-- The products through which a line reaches an agreement of a group: the
+-- group's products, and a product an agreement of the group designates
+-- outside them (is_winning NULL: it counts only where designated, and is no
+-- group's non-winning product). Lines go to their product's groups first:
+-- joining the agreements to their groups' products first made 15 M
+-- agreement × product rows at 20 M.
+countable_products as (
+    select batch_code, group_code, med_list_codg, is_winning from group_products
+    union
+    select a.batch_code, a.group_code, a.designated_med_list_codg, cast(null as boolean)
+    from agreements as a
+    where a.designated_med_list_codg is not null
+        and not exists (select 1 from group_products as gp
+                        where gp.batch_code = a.batch_code and gp.group_code = a.group_code
+                            and gp.med_list_codg = a.designated_med_list_codg)
+),
+
 lines as (
     select fixmedins_code, med_list_codg, receipt_date, month, net_qty_min_units,
            coalesce(winning_unit_price, unit_price, listed_unit_price) as valued_unit_price
@@ -40,18 +57,9 @@ lines as (
     where {{ in_rebuilt_months('month') }}
         and not is_gift
         and not is_after_as_of
-        and med_list_codg in (
-            select med_list_codg from group_products
-            union
-            select designated_med_list_codg from agreements where designated_med_list_codg is not null
-        )
+        and med_list_codg in (select med_list_codg from countable_products)
 ),
 
--- A line reaches an agreement through its product: a product of the
--- agreement's group, or the designated product when it is not one of them
--- (it counts, as designated, but is no group's non-winning product). Lines
--- go to their product's groups first: joining the agreements to their
--- groups' products first made 15 M agreement × product rows at 20 M.
 matched as (
     select
         a.batch_code,
@@ -62,35 +70,18 @@ matched as (
         l.net_qty_min_units,
         l.valued_unit_price,
         -- designated brand: only that product counts; otherwise the group's winners
-        (a.designated_med_list_codg is null and gp.is_winning)
+        (a.designated_med_list_codg is null and p.is_winning)
             or l.med_list_codg = a.designated_med_list_codg as counts_toward_completion,
-        not gp.is_winning as is_nonwinning
+        not p.is_winning as is_nonwinning
     from lines as l
-    inner join group_products as gp on gp.med_list_codg = l.med_list_codg
+    inner join countable_products as p on p.med_list_codg = l.med_list_codg
     inner join agreements as a
-        on a.batch_code = gp.batch_code
-        and a.group_code = gp.group_code
+        on a.batch_code = p.batch_code
+        and a.group_code = p.group_code
         and a.fixmedins_code = l.fixmedins_code
         and l.receipt_date between a.period_start and a.period_end
-    union all
-    select
-        a.batch_code,
-        a.group_code,
-        a.fixmedins_code,
-        a.period_start,
-        l.month,
-        l.net_qty_min_units,
-        l.valued_unit_price,
-        true as counts_toward_completion,
-        cast(null as boolean) as is_nonwinning
-    from lines as l
-    inner join agreements as a
-        on a.designated_med_list_codg = l.med_list_codg
-        and a.fixmedins_code = l.fixmedins_code
-        and l.receipt_date between a.period_start and a.period_end
-    where not exists (select 1 from group_products as gp
-                      where gp.batch_code = a.batch_code and gp.group_code = a.group_code
-                          and gp.med_list_codg = a.designated_med_list_codg)
+    -- a product designated outside the group reaches only the agreements designating it
+    where p.is_winning is not null or l.med_list_codg = a.designated_med_list_codg
 )
 
 select

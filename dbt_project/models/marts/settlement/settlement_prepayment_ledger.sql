@@ -14,8 +14,10 @@ with agreements as (
     where period_start <= {{ as_of_date() }}
 ),
 
+-- purchases counting toward the agreement per month, at winning price
 purchases as (
-    select * from {{ ref('int_settlement_vbp_agreement_months') }}
+    select batch_code, group_code, fixmedins_code, period_start, month, purchased_amount
+    from {{ ref('int_vbp_agreement_months') }}
 ),
 
 prepaid as (
