@@ -50,6 +50,8 @@ from pathlib import Path
 
 import duckdb
 
+from foundation.files import stat_stamp
+
 MODE_ENV = "YAOCAI_PUBLISHED_FILE_MODE"
 DEFAULT_MODE = 0o444
 RECORD_NAME = "publication.json"
@@ -80,21 +82,13 @@ def record_path(warehouse: Path) -> Path:
     return Path(warehouse) / "state" / RECORD_NAME
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_record(warehouse: Path, run_id: str, sha256: str, size: int, mode: int, published: Path | None = None) -> dict:
     """Remember what was published (through a temporary name: never half a
     record); ``published``: the file in place, whose stat fingerprint is
     recorded too (see :func:`take_retired_publication`)."""
     record = {"file": "yaocai.duckdb", "run_id": run_id, "sha256": sha256, "size": size, "mode": f"{mode:04o}",
               "published_at": dt.datetime.now().replace(microsecond=0).isoformat(),
-              **({"fingerprint": _fingerprint(published)} if published is not None else {})}
+              **({"fingerprint": stat_stamp(published)} if published is not None else {})}
     path = record_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_json(path, record)
@@ -180,11 +174,6 @@ def _retired_record(retired: Path) -> Path:
     return retired.with_name(retired.name + ".json")
 
 
-def _fingerprint(path: Path) -> dict:
-    st = path.stat()
-    return {"size": st.st_size, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
-
-
 def keep_retired_publication() -> bool:
     """``YAOCAI_KEEP_RETIRED_PUBLICATION=0``: keep no second publication-sized
     file; every incremental build copies the publication."""
@@ -204,7 +193,7 @@ def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict 
     :func:`record_retired` records once the rename is done, or None."""
     discard_retired(retired)
     record = read_record(warehouse)
-    if record is None or not published.exists() or record.get("fingerprint") != _fingerprint(published):
+    if record is None or not published.exists() or record.get("fingerprint") != stat_stamp(published):
         return None
     os.link(published, retired)
     return {"sha256": record["sha256"], "run_id": record.get("run_id")}
@@ -213,7 +202,7 @@ def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict 
 def record_retired(retired: Path, retirement: dict) -> None:
     """After the rename: the retired file's fingerprint as it is now (the
     rename changed its ctime: one link fewer)."""
-    _write_json(_retired_record(retired), {**retirement, "fingerprint": _fingerprint(retired)})
+    _write_json(_retired_record(retired), {**retirement, "fingerprint": stat_stamp(retired)})
 
 
 def take_retired_publication(published: Path, warehouse: Path, retired: Path, destination: Path) -> Verification | None:
@@ -227,8 +216,8 @@ def take_retired_publication(published: Path, warehouse: Path, retired: Path, de
         discard_retired(retired)
         return None
     record = read_record(warehouse)
-    usable = (record is not None and published.exists() and record.get("fingerprint") == _fingerprint(published)
-              and retired.exists() and made.get("fingerprint") == _fingerprint(retired))
+    usable = (record is not None and published.exists() and record.get("fingerprint") == stat_stamp(published)
+              and retired.exists() and made.get("fingerprint") == stat_stamp(retired))
     if usable:
         retired.chmod(retired.stat().st_mode | 0o200)  # the build writes to it; it was published read-only
         try:  # read-write: refused while a connection opened before its retirement holds it, even read-only

@@ -40,6 +40,7 @@ from ingest.lake import ensure_lake
 from ingest.normalise import SQL_TYPES, install_macros, quote_ident, quote_literal, typed_expression, value_problems
 from ingest.readers import Delivery, FileRejected, HeaderIncomplete, read_delivery
 from foundation.faults import failpoint
+from foundation.files import sha256_of, stat_stamp
 
 log = logging.getLogger(__name__)
 
@@ -88,25 +89,17 @@ class IngestReport:
         return f"{statuses}; rows in {self.rows_in:,} = loaded {self.rows_loaded:,} + quarantined {self.rows_quarantined:,}"
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def landing_file_id(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     """sha256 of the file, from lake table file_fingerprints when the file
     is unchanged since it was last hashed (see its comment in lake.py)."""
-    st = path.stat()
     key = str(path.absolute())
-    stamp = [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+    st = stat_stamp(path)
+    stamp = [st["size"], st["inode"], st["mtime_ns"], st["ctime_ns"]]
     row = con.execute("select file_id from file_fingerprints where path = ? and size_bytes = ? and inode = ? "
                       "and mtime_ns = ? and ctime_ns = ?", [key, *stamp]).fetchone()
     if row:
         return row[0]
-    file_id = file_sha256(path)
+    file_id = sha256_of(path)
     con.execute("insert or replace into file_fingerprints values (?, ?, ?, ?, ?, ?, current_timestamp)",
                 [key, *stamp, file_id])
     return file_id

@@ -372,7 +372,7 @@ def test_night_proceeds_past_an_analysts_read_write_connection_and_a_closed_pipe
     published = wh["published"]
     assert published.stat().st_mode & 0o777 == 0o444
     record = json.loads((wh["warehouse"] / "state" / "publication.json").read_text())
-    from foundation.publication import sha256_of
+    from foundation.files import sha256_of
 
     assert record["sha256"] == sha256_of(published)
     analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(published)], stdin=subprocess.PIPE,

@@ -325,8 +325,8 @@ def test_landing_files_are_hashed_once_unless_rewritten(tmp_path, monkeypatch):
     delivery = tmp_path / "2026-10_a.csv"
     delivery.write_text("infno,fixmedins_code\n3503,H1\n")
     hashed: list[Path] = []
-    real_sha256 = loader.file_sha256
-    monkeypatch.setattr(loader, "file_sha256", lambda path: hashed.append(path) or real_sha256(path))
+    real_sha256 = loader.sha256_of
+    monkeypatch.setattr(loader, "sha256_of", lambda path: hashed.append(path) or real_sha256(path))
     first = loader.landing_file_id(con, delivery)
     assert loader.landing_file_id(con, delivery) == first == real_sha256(delivery)
     assert len(hashed) == 1

@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from foundation.publication import (discard_retired, record_retired, retire_publication, sha256_of,
+from foundation.files import sha256_of
+from foundation.publication import (discard_retired, record_retired, retire_publication,
                                     take_retired_publication, write_record)
 
 

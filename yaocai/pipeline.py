@@ -604,7 +604,8 @@ def publish_step(ctx: RunContext) -> dict:
     WAREHOUSE/state/publication.json, which the next incremental build
     checks (foundation/publication.py)."""
     from foundation.publication import (discard_retired, keep_retired_publication, move_stale_wal, published_file_mode,
-                                        record_retired, retire_publication, sha256_of, write_record)
+                                        record_retired, retire_publication, write_record)
+    from foundation.files import sha256_of
 
     layout = ctx.layout
     build_db = layout.build_db(ctx.run_id)
@@ -632,6 +633,8 @@ def publish_step(ctx: RunContext) -> dict:
                 [ctx.run_id, published_at],
             )
             con.execute("detach lake")
+            # how this very file was built (yaocai/incremental.py record_build)
+            build_mode = con.execute("select build_mode from main.build_info").fetchone()[0]
             from yaocai.documentation import comment_runs_table
 
             comment_runs_table(con)
@@ -652,9 +655,7 @@ def publish_step(ctx: RunContext) -> dict:
         # incremental build: then it has this build's dbt project and
         # dimensions, so the next night can build on it incrementally too
         # (after a full rebuild it would force another).
-        plan_file = layout.run_dir(ctx.run_id) / "build_plan.json"
-        incremental = plan_file.exists() and json.loads(plan_file.read_text()).get("mode") == "incremental"
-        if ctx.engine == "duckdb" and incremental and keep_retired_publication():
+        if ctx.engine == "duckdb" and build_mode == "incremental" and keep_retired_publication():
             retirement = retire_publication(layout.published, layout.warehouse, layout.retired_publication)
         else:
             retirement = None
