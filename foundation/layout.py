@@ -73,6 +73,11 @@ class Layout:
         """The publication the last publish replaced (foundation/publication.py)."""
         return self.state / "retired_publication.duckdb"
 
+    @property
+    def dbt_parse_cache(self) -> Path:
+        """dbt's parse of the project, reused by the next build (yaocai/dbt_runner.py)."""
+        return self.state / "dbt_parse"
+
     def run_dir(self, run_id: str) -> Path:
         return self.state / "runs" / run_id
 

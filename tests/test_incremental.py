@@ -18,8 +18,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from benchmarks.nightly import split_night
+from foundation.layout import DBT_PROJECT_DIR
 from yaocai import incremental
 from yaocai.pipeline import run_pipeline
 from yaocai_demo import generate_demo_landing
@@ -129,6 +131,27 @@ def test_the_night_is_built_incrementally_over_the_months_it_touched(runs):
     finally:
         con.close()
     assert mode == "incremental" and {m.isoformat() for m in rebuilt} == months
+
+
+def test_nights_reuse_the_parse_yet_compile_with_their_own_vars(runs):
+    """dbt's parse is made without the run's vars and kept in state/dbt_parse
+    for the next build (yaocai/dbt_runner.py --parse-cache): the night's
+    parse reused it and parsed no file, yet every build compiled its models
+    with its own as-of date and months, not the project's default."""
+    runs_dir = runs["warehouse"] / "state" / "runs"
+    cache = runs["warehouse"] / "state" / "dbt_parse"
+    assert json.loads((cache / "perf_info.json").read_text())["parsed_path_count"] == 0  # the night's parse
+    history_as_of = runs["history_as_of"]
+    project_default = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["as_of"]
+    assert history_as_of.isoformat() != project_default
+    compiled = Path("dbt_target", "compiled", "yaocai", "models")
+    [history_run] = [d for d in runs_dir.iterdir() if d.name.startswith(history_as_of.isoformat())]
+    priced = (history_run / compiled / "intermediate" / "core" / "int_purchase_lines_priced.sql").read_text()
+    assert f"date '{history_as_of}'" in priced and project_default not in priced
+    night = runs_dir / runs["second_run_id"]
+    lines = (night / compiled / "marts" / "core" / "purchase_lines.sql").read_text()
+    months = ", ".join(f"date '{m}'" for m in runs["second"]["rebuild_months"])
+    assert f"where month in ({months})" in lines
 
 
 def test_the_gate_validates_the_rebuilt_months_of_incremental_tables(runs):

@@ -444,7 +444,8 @@ def build_step(ctx: RunContext) -> dict:
         command = [sys.executable, "-m", "yaocai.dbt_runner", *same_code,
                    "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
                    "--vars", json.dumps(plan.dbt_vars(ctx.as_of)), "--no-use-colors",
-                   "--log-path", str(run_dir / "dbt_logs")]
+                   "--log-path", str(run_dir / "dbt_logs"),
+                   "--parse-cache", str(_dbt_parse_cache(layout, plan.code_fingerprint))]
         env = {**os.environ, **dbt_env(ctx, lines_recomputed(plan, composition), incremental=plan.incremental)}
         if ctx.engine == "spark":
             command, env = _spark_command(ctx, plan, env)
@@ -474,6 +475,20 @@ def build_step(ctx: RunContext) -> dict:
         line = f"on Spark: {line}"
     log.info("dbt build: %s (%s)", line, build_db)
     return {"build_db": str(build_db), "build_mode": plan.mode, "rebuild_months": plan.rebuild_months, "line": line}
+
+
+def _dbt_parse_cache(layout: Layout, code_fingerprint: str) -> Path:
+    """The folder of dbt's parse for yaocai/dbt_runner.py --parse-cache,
+    emptied whenever the dbt project or the DuckDB/dbt versions changed
+    (yaocai/incremental.py code_fingerprint): dbt's partial parsing then
+    only ever reuses a parse of these very files."""
+    cache = layout.dbt_parse_cache
+    stamp = cache / "code_fingerprint"
+    if not stamp.exists() or stamp.read_text() != code_fingerprint:
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        stamp.write_text(code_fingerprint)
+    return cache
 
 
 def _spark_command(ctx: RunContext, plan, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
