@@ -34,3 +34,40 @@
                  case when sum(amount) filter (where reference_amount is not null) is null then 0 end) as coverage,
         sum(amount) as eligible_amount
 {%- endmacro %}
+
+{# Non-overlapping spans of days [valid_from, valid_to) per product, from
+   `rows` (a relation or CTE with med_list_codg, cycle_start, cycle_end and
+   the column `value`, whose cycles may overlap): each span carries the
+   `aggregate` (min or max) of `value` over the rows whose cycle covers it;
+   days no cycle covers get no span. A purchase line then finds its day's
+   value with one range join (valid_from <= day < valid_to, at most one
+   match), as it finds its listed price, instead of joining every cycle and
+   grouping the matches per line again: at province scale the lines are
+   tens of millions, the spans a few thousand (issue 18). #}
+{% macro cycle_day_spans(rows, value, aggregate) -%}
+(
+    with boundaries as (
+        -- the days on which the cycles covering a product can change:
+        -- a cycle's first day and the day after its last
+        select med_list_codg, cycle_start as day from {{ rows }}
+        union
+        select med_list_codg, cast(cycle_end + interval 1 day as date) as day from {{ rows }}
+    ),
+
+    spans as (
+        select
+            med_list_codg,
+            day as valid_from,
+            lead(day) over (partition by med_list_codg order by day) as valid_to
+        from boundaries
+    )
+
+    select s.med_list_codg, s.valid_from, s.valid_to, {{ aggregate }}(r.{{ value }}) as {{ value }}
+    from spans as s
+    inner join {{ rows }} as r
+        on r.med_list_codg = s.med_list_codg
+        and s.valid_from between r.cycle_start and r.cycle_end
+    where s.valid_to is not null
+    group by s.med_list_codg, s.valid_from, s.valid_to
+)
+{%- endmacro %}

@@ -31,13 +31,15 @@ listed as (
 ),
 
 winning as (
-    select * from {{ ref('stg_lake__vbp_results') }}
+    -- the lowest winning price of the cycles covering a day, in spans that never overlap
+    select * from {{ ref('int_vbp_winning_price_spans') }}
 ),
 
-with_listed as (
+with_prices as (
     select
         lines.*,
-        listed.listed_price
+        listed.listed_price,
+        winning.winning_price
     from lines
     left join listed
         on listed.med_list_codg = lines.med_list_codg
@@ -45,20 +47,10 @@ with_listed as (
         -- written without OR so DuckDB hash-joins on the code (an OR in a
         -- join condition makes it a nested loop: lines × listed prices)
         and lines.receipt_date < coalesce(listed.valid_to, date '9999-12-31')
-),
-
--- A product may win in several batches; on a day covered by more than one
--- cycle the lowest winning price is the reference.
-winning_on_day as (
-    select
-        lines.fixmedins_code,
-        lines.fixmedins_bchno,
-        min(winning.winning_price) as winning_price
-    from lines
-    inner join winning
+    left join winning
         on winning.med_list_codg = lines.med_list_codg
-        and lines.receipt_date between winning.cycle_start and winning.cycle_end
-    group by all
+        and winning.valid_from <= lines.receipt_date
+        and lines.receipt_date < winning.valid_to
 ),
 
 final as (
@@ -95,14 +87,12 @@ final as (
         coalesce(l.finl_trns_pric, l.listed_price) as price_per_pack,
         {{ line_amount('coalesce(l.finl_trns_pric, l.listed_price)', 'l.purc_retn_cnt') }} as amount,
         l.listed_price,
-        w.winning_price,
+        l.winning_price,
         l.source_file,
         l.source_row_number
-    from with_listed as l
+    from with_prices as l
     inner join products as p on p.med_list_codg = l.med_list_codg
     inner join institutions as i on i.fixmedins_code = l.fixmedins_code
-    left join winning_on_day as w
-        on w.fixmedins_code = l.fixmedins_code and w.fixmedins_bchno = l.fixmedins_bchno
 )
 
 select * from final

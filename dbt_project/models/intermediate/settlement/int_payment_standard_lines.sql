@@ -26,11 +26,10 @@ lines as (
 ),
 
 group_winners as (
-    select gp.med_list_codg, r.cycle_start, r.cycle_end, max(r.winning_price / p.convrat) as group_winning_unit_price
+    select gp.med_list_codg, r.cycle_start, r.cycle_end, r.winning_price / p.convrat as group_winning_unit_price
     from {{ ref('int_vbp_group_products') }} as gp
     inner join {{ ref('stg_lake__vbp_results') }} as r using (batch_code, group_code)
     inner join {{ ref('stg_lake__products') }} as p on p.med_list_codg = r.med_list_codg
-    group by all
 ),
 
 matched as (
@@ -52,13 +51,9 @@ matched as (
                                order by s.is_province_wide, s.valid_from desc) = 1
 ),
 
+-- the highest group winner on each day, in spans that never overlap
 group_price as (
-    select m.fixmedins_code, m.fixmedins_bchno, max(g.group_winning_unit_price) as group_winning_unit_price
-    from matched as m
-    inner join group_winners as g
-        on g.med_list_codg = m.med_list_codg and m.receipt_date between g.cycle_start and g.cycle_end
-    where m.payment_standard is null
-    group by all
+    select * from {{ cycle_day_spans('group_winners', 'group_winning_unit_price', 'max') }} as spans
 ),
 
 priced as (
@@ -71,7 +66,11 @@ priced as (
         end as standard_source,
         coalesce(m.payment_standard, m.winning_unit_price, gp.group_winning_unit_price) as standard_unit_price
     from matched as m
-    left join group_price as gp using (fixmedins_code, fixmedins_bchno)
+    left join group_price as gp
+        on gp.med_list_codg = m.med_list_codg
+        and gp.valid_from <= m.receipt_date
+        and m.receipt_date < gp.valid_to
+        and m.payment_standard is null
 )
 
 select
