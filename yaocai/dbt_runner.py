@@ -51,6 +51,14 @@ def _parse_options(argv: list[str]) -> list[str]:
     return kept
 
 
+def _split_option(argv: list[str], name: str) -> tuple[list[str], list[str]]:
+    """(``name`` and its value, the other arguments); ([], argv) without it."""
+    if name not in argv:
+        return [], argv
+    i = argv.index(name)
+    return argv[i:i + 2], argv[:i] + argv[i + 2:]
+
+
 # ``--parse-cache DIR``: where the parse is kept for the next run. dbt
 # reuses an earlier parse (partial parsing: DIR/partial_parse.msgpack, only
 # the changed files parsed again) only when the command line's vars, the
@@ -93,9 +101,7 @@ def _parse(argv: list[str], cache: str | None):
     options = _parse_options(argv)
     if not cache:
         return dbtRunner().invoke(["parse", *options])
-    if "--vars" in options:
-        i = options.index("--vars")
-        options = options[:i] + options[i + 2:]
+    _, options = _split_option(options, "--vars")
     # the build file's name names its database (the run's is always build.duckdb)
     stand_ins = {**PARSE_STAND_INS, "YAOCAI_DBT_TARGET_PATH": cache,
                  "YAOCAI_BUILD_DB": Path(os.environ.get("YAOCAI_BUILD_DB", "build.duckdb")).name}
@@ -109,20 +115,16 @@ def main(argv: list[str]) -> int:
 
     skip_docs = "--skip-docs" in argv  # incremental builds: the project, hence its docs, did not change
     argv = [arg for arg in argv if arg != "--skip-docs"]
-    parse_cache = None
-    if "--parse-cache" in argv:
-        i = argv.index("--parse-cache")
-        parse_cache, argv = argv[i + 1], argv[:i] + argv[i + 2:]
-    build_only: list[str] = []  # options for dbt build alone (not dbt docs generate)
-    if "--exclude-resource-type" in argv:
-        i = argv.index("--exclude-resource-type")
-        build_only, argv = argv[i:i + 2], argv[:i] + argv[i + 2:]
+    parse_cache_option, argv = _split_option(argv, "--parse-cache")
+    parse_cache = parse_cache_option[1] if parse_cache_option else None
+    # options for dbt build alone (not dbt docs generate)
+    build_only, argv = _split_option(argv, "--exclude-resource-type")
     target = Path(os.environ.get("YAOCAI_DBT_TARGET_PATH", "target"))
     started = time.monotonic()
-    # Parse once (dbt parse writes TARGET/manifest.json) and hand the
-    # manifest to every command: each invoke otherwise parses the project
-    # again (a partial parse at best), about 5 s per command on a busy
-    # 2-core machine (issue 18).
+    # Parse once and hand the manifest to every command (each writes it to
+    # TARGET/manifest.json): each invoke otherwise parses the project again
+    # (a partial parse at best), about 5 s per command on a busy 2-core
+    # machine (issue 18).
     parse = _parse(argv, parse_cache)
     if not parse.success:
         return 2 if parse.exception is not None else 1
