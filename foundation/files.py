@@ -8,13 +8,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-_CHUNK = 4 * 2**20
+# bytes read at a time when a file is hashed or copied
+READ_CHUNK_BYTES = 4 * 2**20
 
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
+        while chunk := handle.read(READ_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
 

@@ -50,12 +50,11 @@ from pathlib import Path
 
 import duckdb
 
-from foundation.files import stat_stamp
+from foundation.files import READ_CHUNK_BYTES, stat_stamp
 
 MODE_ENV = "YAOCAI_PUBLISHED_FILE_MODE"
 DEFAULT_MODE = 0o444
 RECORD_NAME = "publication.json"
-_CHUNK = 4 * 2**20
 
 
 class PublicationModeError(ValueError):
@@ -132,7 +131,7 @@ def copy_verified(published: Path, warehouse: Path, destination: Path | None) ->
             (open(destination, "wb") if destination is not None else contextlib.nullcontext()) as target, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="yaocai-sha256") as hasher:
         pending = None
-        while chunk := source.read(_CHUNK):
+        while chunk := source.read(READ_CHUNK_BYTES):
             if pending is not None:
                 pending.result()
             pending = hasher.submit(digest.update, chunk)
