@@ -18,6 +18,7 @@ import duckdb
 import pandas as pd
 
 from reports.labels import SEVERITY_ORDER
+from reports.money import MoneyData, load_money
 
 REVIEW_COLUMNS = {  # column: SQL default when the publication predates reviews
     "review_status": "'open'",
@@ -56,6 +57,7 @@ class ReportData:
     # counts), not only the current ones listed in ``vbp``.
     vbp_lagging: int = 0
     vbp_lagging_public: int = 0
+    money: MoneyData = field(default_factory=MoneyData)  # the money and enforcement sheets (reports/money.py)
 
     @property
     def today(self) -> pd.DataFrame:
@@ -210,7 +212,8 @@ def _load(con: duckdb.DuckDBPyConnection, published: Path) -> ReportData:
                       county_ratio=county_ratio, vbp=vbp, vbp_groups=vbp_groups, institution_ratio=institution_ratio,
                       pdi_city_month=pdi_city_month, deviation_hist=deviation_hist, price_index=price_index,
                       price_index_note=note, quarantined_rows=int(quarantined), tables=tables,
-                      vbp_lagging=int(vbp_lagging), vbp_lagging_public=int(vbp_lagging_public))
+                      vbp_lagging=int(vbp_lagging), vbp_lagging_public=int(vbp_lagging_public),
+                      money=load_money(con))
 
 
 def _sort_anomalies(frame: pd.DataFrame) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from reports.data import ReportData
-from reports.money import EVIDENCE, PARTY, SETTLEMENT_STATUS, TOP_HTML_ROWS, _conditions, _days, load_money
+from reports.money import EVIDENCE, PARTY, SETTLEMENT_STATUS, TOP_HTML_ROWS, _conditions, _days
 from reports.labels import ANOMALY_TYPES, GROUPS, SEVERITIES, anomaly_title, city_name, region_label, status_label
 from reports.svg import (ProgressRow, RatioRow, esc, histogram, line_chart, pct, progress_chart, ratio_dot_chart)
 
@@ -341,16 +341,18 @@ def _money_table(frame: pd.DataFrame, columns: list[tuple[str, object]]) -> str:
 def money_section(data) -> str:
     """HTML section: overdue settlements, prepayments to recover, refused retentions,
     purchases above payment standards, credit evidence and letters sent."""
-    money = load_money(data.published)
+    money = data.money
     overdue, prepay, retention = money.get("settlement_overdue"), money.get("prepayment"), money.get("retention")
     standards, credit, letters = money.get("payment_standards"), money.get("credit"), money.get("letters")
+    # Each list is sorted with these rows first: all of them are listed unless they alone pass MAX_SHEET_ROWS.
     recover = prepay[prepay["prepayment_status"] == "to_recover"] if not prepay.empty else prepay
     refused = retention[retention["retention_status"] == "refused"] if not retention.empty else retention
     above = standards[standards["extra_cost"] > 0] if not standards.empty else standards
-    lead = (f"逾期结算 {len(overdue)} 笔；应追回预付 {len(recover)} 项（{_yuan(recover['unrecovered_amount'].sum() if len(recover) else 0)} 元）；"
+    lead = (f"逾期结算 {money.matching_rows.get('settlement_overdue', 0)} 笔；应追回预付 {len(recover)} 项（{_yuan(recover['unrecovered_amount'].sum() if len(recover) else 0)} 元）；"
             f"不予结余留用 {len(refused)} 项；超支付标准采购机构 {len(above)} 家"
             f"（超标准费用 {_yuan(above['extra_cost'].sum() if len(above) else 0)} 元）；信用评价证据 {len(credit)} 条；"
-            f"已发函询函 {letters['letter_no'].nunique() if len(letters) else 0} 份。各表全部行见工作簿同名工作表；"
+            f"已发函询函 {letters['letter_no'].nunique() if len(letters) else 0} 份。工作簿同名工作表列出需处理的行"
+            "（所列范围见其“使用说明”），全部行在发布文件中；"
             "口径与规则依据见 docs/money-and-enforcement.md。")
     days = lambda r: _days(r)  # noqa: E731
     body = (

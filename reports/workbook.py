@@ -40,7 +40,7 @@ from openpyxl import load_workbook
 
 from reports.data import ReportData
 from reports.money import (EVIDENCE, PARTY, PARTY_TYPE, PREPAYMENT_STATUS, RETENTION_STATUS, ROLLUP,
-                           SETTLEMENT_STATUS, _conditions, _days, load_money)
+                           SETTLEMENT_STATUS, _conditions, _days)
 from reports.labels import (ANOMALY_TYPES, DECISIONS, GROUPS, OWNERSHIP, REFERENCE_TYPES, SEVERITIES, STATUS_LABELS,
                             anomaly_title, anomaly_type_registry, city_name, status_label)
 from reports.safe import neutralise, unneutralise
@@ -377,6 +377,7 @@ def _write_guide(ws, formats: _Formats, data: ReportData, counts: dict[str, int]
         ("5", "已排除的线索不再出现在今日清单中；若之后明显恶化（差距比排除时扩大 20% 以上，或严重程度升高），会以“重新打开”状态重新出现。"),
         ("6", "也可在命令行登记：yaocai review mark 异常编号 --status dismissed --reason \"…\" --by 姓名；查看：yaocai review list。"),
         ("集采进度（机构）", "只列数据截止日仍在协议期内的协议；已结束协议期的完成情况在发布文件的 vbp_completion 表中。"),
+        *_money_guide_lines(data),
         ("", ""),
         ("严重程度", "高：差距 ≥ 50%；中：≥ 20%；低：其余（集采滞后按落后百分点计）"),
         ("参照类型", "；".join(f"{v}（{k}）" for k, v in REFERENCE_TYPES.items())),
@@ -573,6 +574,11 @@ def _money_sheet_columns():
 
 def write_money_sheets(wb, formats: _Formats, data) -> None:
     """One sheet per money/enforcement table (after the VBP and ratio sheets)."""
-    money = load_money(data.published)
     for name, (title, cols) in _money_sheet_columns().items():
-        write_table(wb.add_worksheet(title), formats, cols, _records(money.get(name)))
+        write_table(wb.add_worksheet(title), formats, cols, _records(data.money.get(name)))
+
+
+def _money_guide_lines(data) -> list[tuple[str, str]]:
+    """The guide's line for each money sheet that does not list every row of its table."""
+    return [(title, note) for name, (title, _) in _money_sheet_columns().items()
+            if (note := data.money.left_out(name))]

@@ -124,6 +124,13 @@ def test_workbook_sheets_headers_formats_filters(wh):
     summary = wb["概览"]
     indicators = {summary.cell(row=r, column=3).value for r in range(2, summary.max_row + 1)}
     assert {"网采率（年初至今）", "集采约定量完成率（当前协议期）", "价格偏离指数 PDI（当月）", "今日异常线索"} <= indicators
+    # The prepayment sheet lists the open prepayments; the guide says the covered ones are left out.
+    prepayments = query(wh["published"], "select prepayment_status, count(*) n from settlement_prepayment group by 1")
+    by_status = dict(zip(prepayments["prepayment_status"], prepayments["n"]))
+    assert by_status.get("covered", 0) > 0, by_status  # the demo has some, or this check proves nothing
+    assert wb["集采预付"].max_row - 1 == sum(n for status, n in by_status.items() if status != "covered")
+    guide = {row[0].value: row[1].value for row in wb["使用说明"].iter_rows(min_row=1)}
+    assert f"全部 {sum(by_status.values())} 行" in guide["集采预付"], guide.get("集采预付")
 
 
 def test_every_export_neutralises_formula_text(wh, tmp_path):
