@@ -106,7 +106,8 @@ def runs(tmp_path_factory):
         del os.environ["YAOCAI_FULL_REBUILD"]
     assert json.loads((rebuilt / "state" / "runs" / full_ctx.run_id / "build_plan.json").read_text())["mode"] == "full"
     return {"warehouse": warehouse, "rebuilt": rebuilt, "first": first, "earlier": earlier, "second": second,
-            "second_run_id": ctx.run_id, "history_as_of": history_as_of}
+            "second_run_id": ctx.run_id, "history_as_of": history_as_of,
+            "full_run_dir": rebuilt / "state" / "runs" / full_ctx.run_id}
 
 
 def test_the_night_is_built_incrementally_over_the_months_it_touched(runs):
@@ -152,6 +153,30 @@ def test_nights_reuse_the_parse_yet_compile_with_their_own_vars(runs):
     lines = (night / compiled / "marts" / "core" / "purchase_lines.sql").read_text()
     months = ", ".join(f"date '{m}'" for m in runs["second"]["rebuild_months"])
     assert f"where month in ({months})" in lines
+
+
+def test_the_nights_data_tests_read_the_rebuilt_months_of_incremental_tables(runs):
+    """dbt's generic tests on a month-incremental table read its rebuilt
+    months at night (macros/incremental.sql, default__get_where_subquery),
+    the whole table in a full rebuild, and tables rebuilt whole always whole."""
+    runs_dir = runs["warehouse"] / "state" / "runs"
+    tests = Path("dbt_target", "compiled", "yaocai", "models", "marts", "core")
+    months = ", ".join(f"date '{m}'" for m in runs["second"]["rebuild_months"])
+
+    def compiled(run_dir: Path, schema_file: str, prefix: str) -> list[str]:
+        found = sorted((run_dir / tests / schema_file).glob(f"{prefix}*.sql"))
+        assert found, (run_dir, schema_file, prefix)
+        return [path.read_text() for path in found]
+
+    night, full = runs_dir / runs["second_run_id"], runs["full_run_dir"]
+    for prefix in ("relationships_purchase_lines", "accepted_values_purchase_lines", "not_null_purchase_lines",
+                   "unique_combination"):
+        for sql in compiled(night, "purchase_lines.yml", prefix):
+            assert f"where month in ({months})) dbt_subquery" in sql, sql
+        for sql in compiled(full, "purchase_lines.yml", prefix):
+            assert "dbt_subquery" not in sql and "month in" not in sql, sql
+    for sql in compiled(night, "anomalies.yml", "not_null_anomalies"):  # a table rebuilt whole
+        assert "month in" not in sql, sql
 
 
 def test_the_gate_validates_the_rebuilt_months_of_incremental_tables(runs):

@@ -24,6 +24,7 @@ def publication():
         "prepayment_status": PREPAYMENT_STATUSES,
         "unrecovered_amount": [float(k) for k in range(len(PREPAYMENT_STATUSES))],
     })
+    con.register("rows", rows)
     con.execute("create table settlement_prepayment as select * from rows")
     yield con
     con.close()

@@ -97,7 +97,27 @@
 {# Data tests on a month-incremental table check the rebuilt months only in
    an incremental build: its other rows are the previous publication's,
    which passed the same tests (and tests/test_incremental.py proves the
-   incremental tables equal a full rebuild). #}
+   incremental tables equal a full rebuild). That holds for the tests these
+   tables have: row by row (not_null, accepted_values, accepted_range),
+   references to the dimensions (relationships: a change of dimension makes
+   yaocai/incremental.py rebuild everything) and unique_combination, whose
+   keys are the month's or, for purchase_lines' line key, unique in the lake
+   by construction (ingest quarantines a line whose key it already holds).
+   Applied to every generic test through get_where_subquery, the way dbt
+   applies a test's `where` config: the 20 M night's tests on these tables
+   took 9.5 s of node time, most on October's lines read whole (issue 18). #}
+{% macro default__get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}{%- do conditions.append('(' ~ where ~ ')') -%}{%- endif -%}
+    {%- set rebuilt = rebuilt_rows_only(relation) | trim -%}
+    {%- if rebuilt != 'true' -%}{%- do conditions.append(rebuilt) -%}{%- endif -%}
+    {%- if conditions -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
 {% macro rebuilt_rows_only(relation) -%}
     {%- set incremental_names = [] -%}
     {%- for node in (graph.nodes.values() if execute else []) -%}
