@@ -48,8 +48,8 @@ QUERIES = {
                                    sum(overdue_amount) as overdue_amount, max(max_days) as max_days
                             from settlement_direct_summary group by all
                             order by rollup_level desc, overdue_amount desc, party_code""",
-    # Prepayments already offset by purchases need nothing more (a third of
-    # them at 20 M lines); the sheet lists the ones still open.
+    # Prepayments already offset by purchases need nothing more (two thirds
+    # of them at 20 M lines); the sheet lists the ones still open.
     "prepayment": """select * from settlement_prepayment where prepayment_status <> 'covered'
                      order by case prepayment_status when 'to_recover' then 0 when 'ahead' then 1 else 2 end,
                               unrecovered_amount desc, fixmedins_code, batch_code, group_code""",
