@@ -36,9 +36,10 @@ class Step:
         return source in self.sources
 
 
-# Province scale: a full rebuild of 20 M lines takes ~7 min on 2 cores, a
-# night ~1.5 min (benchmarks/RESULTS.md); a first load of years of history
-# takes longer. Each writer also waits up to 10 min for the warehouse lock.
+# Province scale: a full rebuild of 20 M lines takes 7–14 min on 2 cores, a
+# night 1–2 min (benchmarks/RESULTS.md, on two machines); a first load of
+# years of history takes longer. Each writer also waits up to 10 min for the
+# warehouse lock.
 STEPS = (
     Step("pull_platform", "platform pull", "pull_platform_step", writes=True, timeout=timedelta(hours=2),
          sources=("api", "both")),
