@@ -115,9 +115,10 @@ def load_money(con: duckdb.DuckDBPyConnection) -> MoneyData:
             money.frames[name] = pd.DataFrame()
             continue
         money.frames[name] = con.execute(f"{sql} limit {MAX_SHEET_ROWS}").df()
-        money.matching_rows[name] = con.execute(f"select count(*) from ({sql})").fetchone()[0]
-        money.table_rows[name] = con.execute(
-            f"select count(*) from {table}" if " group by " not in sql else f"select count(*) from ({sql})").fetchone()[0]
+        matching = money.matching_rows[name] = con.execute(f"select count(*) from ({sql})").fetchone()[0]
+        # a sheet of totals lists groups, not the table's rows: all of them are its rows
+        money.table_rows[name] = matching if " group by " in sql else con.execute(
+            f"select count(*) from {table}").fetchone()[0]
     return money
 
 
