@@ -133,6 +133,22 @@ def test_workbook_sheets_headers_formats_filters(wh):
     assert f"全部 {sum(by_status.values())} 行" in guide["集采预付"], guide.get("集采预付")
 
 
+def test_findings_carry_the_product_names_their_lines_have(wh):
+    """The report names products from price_spec_normalisation, not by
+    grouping every purchase line (issue 18); the names must be the lines'."""
+    from reports.data import load
+
+    anomalies = load(wh["published"]).anomalies
+    with_product = anomalies[anomalies["med_list_codg"].notna()]
+    assert len(with_product) > 0
+    lines = query(wh["published"], "select distinct med_list_codg, generic_name, min_unit from purchase_lines")
+    assert not lines["med_list_codg"].duplicated().any()  # one name per product, or the comparison proves nothing
+    merged = with_product.merge(lines, on="med_list_codg", how="left", suffixes=("", "_of_lines"))
+    assert merged["generic_name_of_lines"].notna().all()
+    assert (merged["generic_name"] == merged["generic_name_of_lines"]).all()
+    assert (merged["min_unit"] == merged["min_unit_of_lines"]).all()
+
+
 def test_every_export_neutralises_formula_text(wh, tmp_path):
     """Hostile text from uploads (institution names, details) never becomes a formula."""
     from reports.data import load
