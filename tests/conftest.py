@@ -1,4 +1,5 @@
-"""The suite's order: the longest test files first.
+"""The suite's order (the longest test files first) and the worker
+processes' `__main__`.
 
 scripts/test.sh (the README's test command, which CI runs) spreads the
 suite over two pytest-xdist workers, a whole file to a worker (`--dist
@@ -13,7 +14,21 @@ place after these.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+
+# pytest-xdist starts its workers with `python -c`, so their __main__ has
+# neither __spec__ nor __file__. pyspark 4.3 takes that for a doctest run
+# and calls sys.exit(0) in pyspark.sql.connect.utils.check_dependencies
+# when Spark Connect's packages are missing, and Great Expectations imports
+# pyspark.sql.connect whenever the spark extra is installed: the gate of a
+# pipeline run inside a worker died with "SystemExit: 0". Naming a file for
+# the worker's __main__, as any script or console entry point has, keeps
+# pyspark from taking the worker for a doctest run.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 LONGEST_FILES_SECONDS = {
     "test_spark_engine.py": 914,
