@@ -48,8 +48,8 @@ fi
 
 export AIRFLOW_HOME="$PWD"
 # Two pytest-xdist workers, a whole test file to each (module fixtures are
-# built once), longest files first (tests/conftest.py). One process took
-# 49 min on 2 cores; most of a test's time is one process's Python (dbt,
+# built once), longest files first (tests/conftest.py, with the times
+# measured each way): most of a test's time is one process's Python (dbt,
 # Airflow, Spark's driver), so a second worker uses the idle core.
 # YAOCAI_TEST_WORKERS=0 runs in this process (no xdist); options after the
 # command (e.g. -k, -m, -n) are pytest's.
