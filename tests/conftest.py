@@ -8,9 +8,10 @@ once), in the order collected (`--no-loadscope-reorder`). Handing out the
 longest files first keeps one worker from starting the Spark file when the
 other is nearly done. Seconds are one process's, measured with
 `pytest --durations=0` on a clean clone of 08e7bdf (2 cores, 2026-12-02):
-the whole suite took 49 min in one process; on two workers (`.ci/run` on a
-clean clone of 45d2625, same machine) 33 min 38 s, 35 min 51 s with the
-set-up. A file not listed keeps its place after these.
+the whole suite took 49 min in one process; on two workers (`.ci/run` on
+clean clones of 45d2625 and f356d9f, same machine) 33 min 38 s and
+36 min 12 s (35 min 51 s and 38 min 19 s with the set-up). A file not
+listed keeps its place after these.
 """
 
 from __future__ import annotations
