@@ -30,6 +30,8 @@ import duckdb
 import pytest
 from openpyxl import load_workbook
 
+from benchmarks.measure import launched, launched_result
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a demo publication, loopback servers, whole runs
 
 YAOCAI = str(Path(sys.executable).with_name("yaocai"))
@@ -42,27 +44,15 @@ def run(*args: str, timeout: float = 600, **env: str) -> subprocess.CompletedPro
                           env={**os.environ, **env}, errors="surrogateescape")
 
 
-# Starts ARGV[2:] and writes its exit status and peak RSS (KiB) to ARGV[1].
-# A child's ru_maxrss starts from its parent's resident memory (Linux carries
-# the high-water mark over fork and exec), so measured from this test's
-# process, itself hundreds of MiB after other tests (a pytest-xdist worker
-# ran the Spark module first: 782 MiB), it said little about yaocai. This
-# launcher is a bare interpreter of about 10 MiB.
-LAUNCHER = """
-import os, subprocess, sys
-child = subprocess.Popen(sys.argv[2:])
-_, status, usage = os.wait4(child.pid, 0)
-with open(sys.argv[1], "w") as out:
-    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
-"""
-
-
 def measured(*args: str, timeout: float = 120, **env: str) -> tuple[int, str, float, float]:
     """Run ``yaocai ARGS``: (exit status, stderr, seconds, peak RSS in MiB of that process)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
         result = Path(scratch) / "result"
-        process = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(result), YAOCAI, *args],
+        # through a bare launcher: a child's ru_maxrss starts from its parent's
+        # resident memory, and this test's process is hundreds of MiB after
+        # other tests (a pytest-xdist worker that ran the Spark module: 782 MiB)
+        process = subprocess.Popen(launched([YAOCAI, *args], result),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env={**os.environ, **env}, start_new_session=True)
         timer = threading.Timer(timeout, os.killpg, (process.pid, signal.SIGKILL))  # the launcher and yaocai
@@ -73,7 +63,7 @@ def measured(*args: str, timeout: float = 120, **env: str) -> tuple[int, str, fl
         finally:
             timer.cancel()
         assert result.exists(), f"yaocai {args[0]} killed after {timeout} s: {stderr[-2000:]}"
-        status, peak_kib = (int(field) for field in result.read_text().split())
+        status, peak_kib, _ = launched_result(result)
     return status, stderr, time.monotonic() - started, peak_kib / 1024
 
 
@@ -284,7 +274,7 @@ def test_platform_body_of_2_gib_is_cut_at_the_limit(tmp_path):
     assert len(server.hits) == 1  # too large is not retried
     assert server.sent < 64 * 2**20  # the client stopped reading; the server did not send 2 GiB
     # the whole `yaocai run` process: 123-132 MiB with its imports (measured through
-    # LAUNCHER; the ~410 MiB this comment gave before was the test process's own);
+    # benchmarks/measure.py PEAK_RSS_LAUNCHER; the ~410 MiB this comment gave before was the test process's own);
     # the body held in memory was 4.4 GB, so any bound well below 2 GiB tells them apart
     assert rss < 384, f"peak RSS {rss:.0f} MiB"
     assert seconds < 60
