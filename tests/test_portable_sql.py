@@ -32,6 +32,7 @@ DUCKDB_ONLY = [
     (r"\barg_(min|max)\s*\(", "min_by / max_by (both engines)"),
     (r"\bquantile_(cont|disc)\s*\(", "percentile_cont(q) within group (order by x)"),
     (r"::", "cast(x as type)"),
+    (r"\bnot\s+materialized\b", "{{ not_materialized() }}"),
     (r"\bas\s+(varchar|text|hugeint)\b", "cast(x as string) (Spark's varchar needs a length)"),
     (r"\[", "no list literals: (values …) as t(col), or a macro"),
     (r"\blist_\w+\s*\(|\blist\s*\(", "no DuckDB list functions"),
