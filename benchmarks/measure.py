@@ -98,7 +98,7 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
     seconds = time.monotonic() - started
     if not usage_path.exists():
         raise RuntimeError(f"the launcher of {name} ended with {launcher_exit} without its measure: {command}")
-    proc.returncode, peak_kib, cpu_seconds = launched_result(usage_path)
+    exit_status, peak_kib, cpu_seconds = launched_result(usage_path)
     result: dict[str, Any] = {
         "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu_seconds, 2),
@@ -107,7 +107,7 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
         "tree_rss_peak_mb": round(peak[0] / 2**20),
         "load_before": [round(x, 2) for x in load_before],
         "load_after": [round(x, 2) for x in os.getloadavg()],
-        "exit": proc.returncode,
+        "exit": exit_status,
     }
     lines = [line for line in out_path.read_text(errors="replace").splitlines() if line.startswith("{")]
     if lines:
@@ -115,11 +115,11 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
             result["output"] = json.loads(lines[-1])
         except json.JSONDecodeError:
             pass
-    if proc.returncode != 0:
+    if exit_status != 0:
         result["error"] = err_path.read_text(errors="replace")[-3000:]
     print(f"  {name:<10} {seconds:8.1f}s  cpu {result['cpu_seconds']:8.1f}s  rss {result['max_rss_mb']:6d} MB "
           f"(tree {result['tree_rss_peak_mb']:6d} MB)  load {load_before[0]:.1f}→{result['load_after'][0]:.1f}"
-          + ("" if proc.returncode == 0 else f"  FAILED (exit {proc.returncode}, see {err_path})"), flush=True)
+          + ("" if exit_status == 0 else f"  FAILED (exit {exit_status}, see {err_path})"), flush=True)
     return result
 
 
