@@ -17,7 +17,8 @@ yaocai_demo (institutions and products grow with the volume: ≥ 3,000 and
 
 with wall time, CPU time, peak RSS (largest process of the step's process
 tree, from wait4 in a bare launcher: benchmarks/measure.py; and the sampled
-sum over the tree) and the load average before and after. Ratios to the floor are the figures we track.
+sum over the tree) and the load average before and after. Ratios to the
+floor are the figures we track.
 
     .venv/bin/python benchmarks/run.py                          # 1M, 5M, 20M
     .venv/bin/python benchmarks/run.py --sizes 1M --work /tmp/yaocai-bench
