@@ -104,13 +104,9 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     landing, generated = landing_for(work, size, lines)
     night_facts = None
     if night:  # hold the last day(s) back for the nightly measurement (benchmarks/nightly.py)
-        # In a child process: forked children inherit this process's peak RSS
-        # (ru_maxrss), so the orchestrator itself stays small.
-        split = measure(f"split-{size}", python_command(__file__, "--split-night", str(landing), str(work / f"night-{size}")),
-                        work / "logs")
-        if split["exit"] != 0:
-            raise SystemExit(f"splitting off the night failed: {split.get('error')}")
-        night_facts = split["output"]
+        from benchmarks.nightly import split_night
+
+        night_facts = split_night(landing, work / f"night-{size}", AS_OF)
     truth = json.loads((landing / "demo_truth.json").read_text())
     purchases = purchase_files(landing)
     result: dict = {
@@ -330,7 +326,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-only", action="store_true",
                         help="re-measure the floors (both) of existing results (--sizes)")
     parser.add_argument("--generate", nargs=2, metavar=("LANDING", "LINES"), help=argparse.SUPPRESS)
-    parser.add_argument("--split-night", nargs=2, metavar=("LANDING", "NIGHT_DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--step", nargs=5, metavar=("STEP", "LANDING", "WAREHOUSE", "AS_OF", "CONTEXT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -341,11 +336,6 @@ def main(argv: list[str] | None = None) -> int:
         truth = generate_demo_landing(Path(args.generate[0]), purchase_lines=int(args.generate[1]),
                                       as_of=dt.date.fromisoformat(AS_OF))
         print(json.dumps({"institutions": truth["institutions"], "products": truth["products"]}))
-        return 0
-    if args.split_night:
-        from benchmarks.nightly import split_night
-
-        print(json.dumps(split_night(Path(args.split_night[0]), Path(args.split_night[1]), AS_OF)))
         return 0
     if args.step:
         step, landing, warehouse, as_of, context = args.step
