@@ -31,12 +31,30 @@ invoices as (
 ),
 
 payments as (
+    select *
+    from {{ ref('stg_lake__platform_payments') }}
+    where cast(pay_at as date) <= {{ as_of_date() }}
+),
+
+-- An invoice's pay orders: same institution and invoice number, and the
+-- same supplier where both name one. The supplier test is a filter after an
+-- inner join on the two keys; as a condition of a left join it could not be
+-- hashed, and DuckDB compared every invoice with every pay order
+-- (tests/test_join_plans.py; issue 18). Invoices without a pay order come
+-- back in `paid`'s left join on the invoice's own key. The running total is
+-- over the invoice's own pay orders: one naming its supplier and one naming
+-- none both pay it (it was kept per supplier name, so such an invoice, paid
+-- in full, had no day it was paid).
+invoice_pay_orders as (
     select
-        p.*,
-        sum(p.pay_amount) over (partition by p.fixmedins_code, p.invoice_no, coalesce(p.supplier_name, '')
+        i.fixmedins_code, i.supplier_key, i.invoice_no, p.pay_amount, p.pay_order_id, p.pay_at,
+        sum(p.pay_amount) over (partition by i.fixmedins_code, i.supplier_key, i.invoice_no
                                 order by p.pay_at, p.pay_order_id) as paid_running
-    from {{ ref('stg_lake__platform_payments') }} as p
-    where cast(p.pay_at as date) <= {{ as_of_date() }}
+    from invoices as i
+    inner join payments as p
+        on p.fixmedins_code = i.fixmedins_code
+        and p.invoice_no = i.invoice_no
+    where p.supplier_name is null or i.supplier_name is null or p.supplier_name = i.supplier_name
 ),
 
 paid as (
@@ -49,11 +67,11 @@ paid as (
         max(p.pay_at) as last_pay_at,
         min(p.pay_at) filter (where p.paid_running >= i.invoice_amount - 0.01) as paid_at
     from invoices as i
-    left join payments as p
+    left join invoice_pay_orders as p
         on p.fixmedins_code = i.fixmedins_code
+        and p.supplier_key = i.supplier_key
         and p.invoice_no = i.invoice_no
-        and (p.supplier_name is null or i.supplier_name is null or p.supplier_name = i.supplier_name)
-    group by all
+    group by i.fixmedins_code, i.supplier_key, i.invoice_no
 )
 
 select
