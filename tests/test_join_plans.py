@@ -22,7 +22,6 @@ its reason.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -35,6 +34,7 @@ import pytest
 from foundation.layout import DBT_PROJECT_DIR
 from ingest.duckdb_functions import register
 from ingest.lake import ensure_lake
+from tests.dbt_support import profile_env
 
 pytestmark = pytest.mark.slow
 
@@ -88,18 +88,15 @@ def explained(tmp_path_factory) -> Iterator[tuple[duckdb.DuckDBPyConnection, Pat
     lake = duckdb.connect(str(tmp / "lake.duckdb"))
     ensure_lake(lake)
     lake.close()
-    target = tmp / "target"
-    env = {**os.environ, "YAOCAI_BUILD_DB": str(tmp / "build.duckdb"), "YAOCAI_LAKE_DB": str(tmp / "lake.duckdb"),
-           "YAOCAI_WORK_DB": str(tmp / "work.duckdb"), "YAOCAI_DBT_TARGET_PATH": str(target),
-           "YAOCAI_DUCKDB_TEMP_DIR": str(tmp / "duckdb_tmp"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run([sys.executable, "-c", BUILD_EMPTY, str(DBT_PROJECT_DIR)], env=env, cwd=tmp,
+    done = subprocess.run([sys.executable, "-c", BUILD_EMPTY, str(DBT_PROJECT_DIR)],
+                          env=profile_env(tmp, tmp / "lake.duckdb"), cwd=tmp,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     con = duckdb.connect(str(tmp / "build.duckdb"), read_only=True)
     con.execute(f"attach '{tmp / 'lake.duckdb'}' as lake (read_only)")
     con.execute(f"attach '{tmp / 'work.duckdb'}' as work (read_only)")
     register(con)  # yaocai_parse_spec(), as ingest/dbt_plugin.py gives dbt's connections
-    yield con, target / "compiled"
+    yield con, tmp / "target" / "compiled"
     con.close()
 
 

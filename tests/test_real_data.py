@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import subprocess
 import sys
 from itertools import combinations
@@ -22,6 +21,7 @@ import pytest
 
 from ingest.lake import ensure_lake
 from ingest.vbp_import import clean_name, split_variety
+from tests.dbt_support import profile_env
 from tests.real_data_support import (REPO_ROOT, catalogue_spec, company_mapping_csv, real_catalogue_rows,
                                      real_data_dir)
 from yaocai.cli import main as yaocai_main
@@ -60,11 +60,8 @@ def warehouse(real, tmp_path_factory):
                             "--warehouse", str(warehouse), "--company-mapping", str(company_mapping_csv(real))])
         assert code == 0
         imports[batch] = landing / "vbp_results" / f"imported-{batch}-{Path(sheet).stem}.csv"
-    build_db = root / "build.duckdb"
-    # every path of the profile under the test's folder (the working schemas' default, work.duckdb, is the cwd's)
-    env = {**os.environ, "YAOCAI_BUILD_DB": str(build_db), "YAOCAI_LAKE_DB": str(warehouse / "state" / "lake.duckdb"),
-           "YAOCAI_WORK_DB": str(root / "work.duckdb"),
-           "YAOCAI_DBT_TARGET_PATH": str(root / "dbt_target"), "YAOCAI_DUCKDB_TEMP_DIR": str(root / "tmp")}
+    build_db = root / "build.duckdb"  # profile_env's
+    env = profile_env(root, warehouse / "state" / "lake.duckdb")
     dbt_dir = REPO_ROOT / "dbt_project"
     done = subprocess.run(
         [sys.executable, "-m", "yaocai.dbt_runner", "--select", "+price_spec_normalisation +vbp_result_matching",

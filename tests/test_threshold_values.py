@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from foundation.layout import DBT_PROJECT_DIR
+from tests.dbt_support import profile_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODEL = "int_anomalies__price_rise_institution"  # reads price_rise_institution_min_rise and price_anomaly_min_amount
@@ -60,11 +60,9 @@ def _project_with_seed(tmp_path: Path, edit) -> Path:
 
 def _compile(tmp_path: Path, project: Path, *dates: str) -> dict[str, dict]:
     duckdb.connect(str(tmp_path / "lake.duckdb")).close()  # the profile attaches a lake; compiling reads none of it
-    target = tmp_path / "target"
-    env = {**os.environ, "YAOCAI_BUILD_DB": str(tmp_path / "build.duckdb"), "YAOCAI_LAKE_DB": str(tmp_path / "lake.duckdb"),
-           "YAOCAI_WORK_DB": str(tmp_path / "work.duckdb"), "YAOCAI_DBT_TARGET_PATH": str(target),
-           "YAOCAI_DUCKDB_TEMP_DIR": str(tmp_path / "tmp"), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    done = subprocess.run([sys.executable, "-c", COMPILE_AT, str(project), str(target), *dates], env=env,
+    target = tmp_path / "target"  # profile_env's
+    done = subprocess.run([sys.executable, "-c", COMPILE_AT, str(project), str(target), *dates],
+                          env=profile_env(tmp_path, tmp_path / "lake.duckdb"),
                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"as_of"')]
