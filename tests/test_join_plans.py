@@ -57,7 +57,7 @@ ALLOWED: dict[tuple[str, str, str], tuple[int, str]] = {
     ("credit_evaluation_evidence", "CROSS_PRODUCT", ""): (1, _RULE_IN_FORCE),
     ("credit_evaluation_evidence", "NESTED_LOOP_JOIN", "SUBQUERY > fill_rate"): (1, _RULE_IN_FORCE),
     ("platform_purchase_ratio_by_orders", "NESTED_LOOP_JOIN", "first_month <= month"): (1, _ONE_ROW),
-    ("platform_unmatched_receipts", "NESTED_LOOP_JOIN", "covered_from <= receipt_date"): (1, _ONE_ROW),
+    ("platform_unmatched_receipts", "NESTED_LOOP_JOIN", "receipt_date >= covered_from"): (1, _ONE_ROW),
     ("price_spec_normalisation", "CROSS_PRODUCT", ""): (1, _ONE_ROW),
     ("payment_standard_excess_lines", "CROSS_PRODUCT", ""): (2, _RULE_IN_FORCE),
     ("settlement_direct_ledger", "NESTED_LOOP_JOIN", "effective_from <= receipt_date"): (2, _RULE_IN_FORCE),
