@@ -43,7 +43,7 @@ products as (
 -- lookback sums are needed for these alone, and with none the join below
 -- has an empty side and DuckDB reads no line. It summed the lookback of
 -- every change of history instead: at 20 M lines 11,694 changes, none of
--- them a rise of 10 %, 3.3–4.9 s of every build against 0.03 s (issue 18,
+-- them a rise of 10 %; 2.49 s of the 20 M night's build against 0.17 s (issue 18,
 -- benchmarks/RESULTS.md).
 large_rises as (
     select *, cast(new_price as double) / cast(old_price as double) - 1 as rise

@@ -11,8 +11,8 @@
 -- files) or a platform history that starts later flags nothing.
 -- No row at all when nothing was pulled: the join below then has an empty
 -- side, and DuckDB reads no line. A min() of nothing is one null row, beside
--- which every line was read and compared: 1.9–2.9 s of every 20 M build
--- against 0.01 s, for no rows (issue 18, benchmarks/RESULTS.md).
+-- which every line was read and compared, for no rows: 1.03 s of the 20 M
+-- night's build against 0.16 s (issue 18, benchmarks/RESULTS.md).
 with coverage as (
     select covered_from
     from (select cast(min(order_time) as date) as covered_from from {{ ref('stg_lake__platform_orders') }}) as pulled
