@@ -365,7 +365,7 @@ def _out_of_time(signum, frame) -> None:
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("staged", "staged_json", "staged_records", "staged_values", "typed", "more_reasons",
+    for table in ("staged", "staged_json", "staged_records", "typed", "more_reasons",
                   "key_groups", "lake_hits"):
         con.execute(f"drop table if exists {table}")
 
@@ -519,14 +519,10 @@ _JSON_INTEGER = r"0|-?[1-9][0-9]*"
 _JSON_PLAIN_FLOAT = r"-?[0-9]{1,15}\.[0-9]+"
 
 
-# The JSON Lines fast path below gives the Python reader's result, but it is
-# not faster: it now extracts every value of a line with one list of paths
-# (one json_extract per key re-parsed the line each time: 50 k NHSA messages
-# took 10 s), yet the shape checks and the text rendering of each value still
-# cost as much CPU as the Python reader (300 k messages: 11.7 s against
-# 11.4 s, and 1.4 GB against 0.5 GB; issue 18). Off until it pays;
-# tests/test_ingest_fast_path.py keeps it correct.
-JSONL_IN_DUCKDB = False
+# The JSON Lines fast path below gives the Python reader's result in about
+# half its time (300 k NHSA messages: 10.3 s against 18 s; issue 18), so it
+# is on; tests/test_ingest_fast_path.py checks it against the Python reader.
+JSONL_IN_DUCKDB = True
 
 
 def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
@@ -561,69 +557,88 @@ def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pat
 
 
 def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
-    # Every JSON function parses its document again, so each line is parsed a
-    # fixed number of times, never once per key: the keys and the entry once
-    # here, every value at once below with a list of paths (one json_extract
-    # per key took 100 µs a line, the list form 7 µs; issue 18).
-    # One record per line: the envelope's keys (without "input") then the
-    # entry's keys not already there; the entry's value wins (readers._flatten_nhsa).
+    # Each line is parsed once into a map of key -> value (the value as JSON
+    # text), and an NHSA message's input once more; every check and rendering
+    # below works on those texts. One JSON function per check parsed each
+    # line about ten times (300 k NHSA messages: 13.7 s; this way 10.3 s,
+    # the Python reader 18 s; issue 18). A map keeps the keys in the line's
+    # order; a line that is not an object gives no map.
+    max_depth = int(limits.MAX_JSON_DEPTH.value())
+    if max_depth < 3:  # an NHSA message nests three levels; the Python reader applies the limit
+        return None
     con.execute(
-        """create temp table staged_records as
-        select j, entry, top_keys, entry_keys, input_keys, is_object, input_is_object, entry_is_object,
-               list_concat(list_filter(top_keys, k -> k <> 'input'),
-                           list_filter(coalesce(entry_keys, []), k -> not list_contains(top_keys, k))) as keys
-        from (select j, entry, top_keys, input_keys, is_object, input_is_object,
-                     json_type(entry) = 'OBJECT' as entry_is_object, json_keys(entry) as entry_keys
-              from (select j, is_object, top_keys, input is not null as has_input,
-                           json_type(input) = 'OBJECT' as input_is_object, json_keys(input) as input_keys,
-                           case when is_object and has_input then json_extract(input, '$.*')[1] end as entry
-                    from (select j, json_type(j) = 'OBJECT' as is_object, json_keys(j) as top_keys,
-                                 json_extract(j, '$.input') as input
+        r"""create temp table staged_records as
+        select m, top_keys, read_otherwise_by_python, line_chars, entry, map_keys(entry) as entry_keys,
+               input_ok or not list_contains(top_keys, 'input') as shape_ok
+        from (select *, coalesce(cardinality(input_map) = 1 and map_values(input_map)[1] is not null, false) as input_ok,
+                     map_values(input_map)[1] as entry
+              from (select *, map_keys(m) as top_keys,
+                           from_json(m['input'], '"MAP(VARCHAR, MAP(VARCHAR, JSON))"') as input_map
+                    from (select from_json(j, '"MAP(VARCHAR, JSON)"') as m, length(j::varchar) as line_chars,
+                                 regexp_matches(j::varchar, ',\s*[\]}]') or contains(j::varchar, chr(13)) as read_otherwise_by_python
                           from staged_json)))"""
     )
+    con.execute("drop table staged_json")  # its text is in the maps now; three copies of a 1 M-line file do not fit
+    # Every line is an object, without a trailing comma (DuckDB accepts
+    # one, Python does not) or a carriage return (a line break to Python's
+    # reader, white space to DuckDB's), within the line limit, and an
+    # "input" key holds one entry that is an object; else the Python reader
+    # takes the file.
     shapes_ok = con.execute(
-        r"""select bool_and(coalesce(is_object
-                        and (input_keys is null and not list_contains(top_keys, 'input')
-                             or (input_is_object and len(input_keys) = 1 and entry_is_object))
-                        and len(top_keys) = len(list_distinct(top_keys))
-                        and (entry is null or len(entry_keys) = len(list_distinct(entry_keys)))
-                        and not regexp_matches(j::varchar, ',\s*[\]}]'), false))
-           from staged_records"""
+        f"""select coalesce(bool_and(m is not null and not read_otherwise_by_python
+                                      and line_chars + 2 <= {int(limits.MAX_LINE_CHARS.value())}
+                                      and shape_ok), true)
+            from staged_records"""
     ).fetchone()[0]
     if not shapes_ok:
         return None
     # The header: keys in order of first appearance; every record's keys must
     # come in that order (its JSON is then rebuilt exactly from the columns).
-    key_lists = con.execute("select keys, min(rowid) as first from staged_records group by keys order by first").fetchall()
+    # A record's keys: the envelope's without "input", then the entry's not
+    # already there (readers._flatten_nhsa).
+    key_sets = con.execute("select top_keys, entry_keys, min(rowid) as first from staged_records "
+                           "group by top_keys, entry_keys order by first").fetchall()
+    if any(len(set(top)) != len(top) or len(set(entry or [])) != len(entry or []) for top, entry, _ in key_sets):
+        return None  # a key repeated in a record (a map built from a column keeps both)
+    key_lists = [[k for k in top if k != "input"] + [k for k in (entry or []) if k not in top] for top, entry, _ in key_sets]
     header: list[str] = []
-    for keys, _ in key_lists:
+    for keys in key_lists:
         header.extend(k for k in keys if k not in header)
     position = {k: i for i, k in enumerate(header)}
-    if any([position[k] for k in keys] != sorted(position[k] for k in keys) for keys, _ in key_lists):
+    if any([position[k] for k in keys] != sorted(position[k] for k in keys) for keys in key_lists):
         return None
-    if len(header) < 2 or _missing_required(feed, header):
+    if (len(header) < 2 or len(header) > min(WIDE_FILE_COLUMNS, limits.MAX_COLUMNS.value())
+            or _missing_required(feed, header)):
         return None
-    paths = "[" + ", ".join(quote_literal("$." + json.dumps(key, ensure_ascii=False)) for key in header) + "]"
-    values = ", ".join(f"coalesce(e[{i + 1}], t[{i + 1}]) as v{i}" for i in range(len(header)))
-    con.execute(f"create or replace temp table staged_values as select {values} from "
-                f"(select json_extract(entry, {paths}) as e, json_extract(j, {paths}) as t from staged_records)")
-    allowed = " and ".join(
-        f"(v{i} is null or json_type(v{i}) in ('VARCHAR', 'NULL', 'BOOLEAN') "
-        f"or (json_type(v{i}) in ('BIGINT', 'UBIGINT') and regexp_full_match(v{i}::varchar, '{_JSON_INTEGER}')) "
-        f"or (json_type(v{i}) = 'DOUBLE' and regexp_full_match(v{i}::varchar, '{_JSON_PLAIN_FLOAT}') "
-        f"and not regexp_matches(v{i}::varchar, '^-?0\\.0000') and v{i}::varchar <> '-0.0'))"
+    # The entry's value wins over the envelope's (readers._flatten_nhsa). A
+    # map gives NULL for a JSON null, so p<i> says whether the key is there.
+    values = ", ".join(
+        f"case when list_contains(entry_keys, {quote_literal(k)}) then entry[{quote_literal(k)}] "
+        f"else m[{quote_literal(k)}] end as v{i}, "
+        f"coalesce(list_contains(entry_keys, {quote_literal(k)}), false) or list_contains(top_keys, {quote_literal(k)}) as p{i}"
+        for i, k in enumerate(header))
+    # Values as the Python reader renders them (readers._json_text): a string
+    # as is, null as '', booleans 1/0, numbers whose text DuckDB and Python
+    # write alike (see _JSON_INTEGER); anything else (objects, arrays, other
+    # numbers) leaves the file to the Python reader (_fits false).
+    fits = " and ".join(
+        f"(v{i} is null or left(v{i}, 1) = '\"' or v{i} in ('true', 'false') "
+        f"or regexp_full_match(v{i}, '{_JSON_INTEGER}') "
+        f"or (regexp_full_match(v{i}, '{_JSON_PLAIN_FLOAT}') and not regexp_matches(v{i}, '^-?0\\.0000') "
+        f"and v{i} <> '-0.0'))"
         for i in range(len(header)))
-    if not con.execute(f"select bool_and({allowed}) from staged_values").fetchone()[0]:
-        con.execute("drop table staged_values")
-        return None
     texts = ", ".join(
-        f"case json_type(v{i}) when 'VARCHAR' then json_extract_string(v{i}, '$') when 'NULL' then '' "
-        f"when 'BOOLEAN' then case when v{i}::varchar = 'true' then '1' else '0' end "
-        f"when 'DOUBLE' then regexp_replace(v{i}::varchar, '\\.0$', '') else v{i}::varchar end as c{i}"
+        f"case when not p{i} then null when v{i} is null then '' else case left(v{i}, 1) "
+        f"when '\"' then json_extract_string(v{i}, '$') when 't' then '1' when 'f' then '0' "
+        f"else regexp_replace(v{i}, '\\.0$', '') end end as c{i}"
         for i in range(len(header)))
-    con.execute(f"create temp table staged as select {texts} from staged_values")
-    con.execute("drop table staged_values")
-    rows = con.execute("select count(*) from staged").fetchone()[0]
+    con.execute(f"create temp table staged as select {texts}, {fits} as _fits from (select {values} from staged_records)")
+    con.execute("drop table staged_records")
+    longest = ", ".join(f"coalesce(length(c{i}), 0)" for i in range(len(header)))
+    rows, fits_all, longest_cell = con.execute(
+        f"select count(*), coalesce(bool_and(_fits), true), coalesce(max(greatest({longest})), 0) from staged").fetchone()
+    if not fits_all or longest_cell > limits.MAX_FIELD_CHARS.value():
+        return None  # the Python reader takes the file (and rejects one with too long a field, naming the line)
     return _Staged(rows, "jsonl/utf-8", header, problem="null::varchar", has_meta=False, null_is_absent=True)
 
 

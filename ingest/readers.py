@@ -465,14 +465,17 @@ def json_depth_ok(line: str, max_depth: int) -> bool:
 def _parse_json_line(line: str, line_number: int, max_depth: int) -> object:
     """json.loads, or FileRejected when the line nests deeper than the limit;
     raises json.JSONDecodeError for a line that is not JSON (a row problem)."""
-    too_deep = FileRejected(f"line {line_number:,}: JSON nested deeper than {max_depth:,} levels, the limit of "
-                            f"{limits.MAX_JSON_DEPTH.what} ({limits.MAX_JSON_DEPTH.env})")
     if not json_depth_ok(line, max_depth):
-        raise too_deep
+        raise _too_deep(line_number, max_depth)
     try:
         return json.loads(line)
     except RecursionError:  # a limit set above Python's recursion limit
-        raise too_deep from None
+        raise _too_deep(line_number, max_depth) from None
+
+
+def _too_deep(line_number: int, max_depth: int) -> FileRejected:
+    return FileRejected(f"line {line_number:,}: JSON nested deeper than {max_depth:,} levels, the limit of "
+                        f"{limits.MAX_JSON_DEPTH.what} ({limits.MAX_JSON_DEPTH.env})")
 
 
 class HeaderIncomplete(Exception):
@@ -532,7 +535,7 @@ def _read_jsonl(path: Path, guess_header: bool = False) -> Delivery:
                         raise HeaderIncomplete(f"line {line_number:,} has a key the first record lacks")
                     number += 1
                     cells = {k: v if type(v) is str else _json_text(v) for k, v in flat.items()}
-                    if any(len(v) > max_field for v in cells.values()):
+                    if cells and max(map(len, cells.values())) > max_field:
                         raise _field_too_large(f"line {line_number:,}")
                     yield Row(number, cells)
 

@@ -252,6 +252,19 @@ def make_json_landing(root: Path) -> Path:
     write_lines("f-exponent.jsonl", [_message("3503", "X1", finl_trns_pric=1e-05), _message("3503", "X2", purc_retn_cnt=1e17)])
     write_lines("g-key-order.jsonl", [flat[0], {k: flat[1][k] for k in reversed(list(flat[1]))}])
     write_lines("h-not-json.jsonl", messages[:1], extra="{not json\n")
+    # Values the fast path renders itself: a null in the entry wins over the
+    # envelope's value, an entry without keys, booleans against the strings
+    # "true"/"false", integers past 64 bits, -0, 1E5, an escaped character.
+    write_lines("i-values.jsonl", [
+        _message("3503", "V1", fixmedins_name=None, memo="true", rx_flag=False),
+        {**_message("3503", "V2"), "input": {"purcinfo": {}}},
+        _message("3503", "V3", purc_retn_cnt=123456789012345678901234, finl_trns_pric=1.5e2),
+    ], extra='{"infno": "3503", "fixmedins_code": "H", "fixmedins_bchno": "V4", "med_list_codg": "X", '
+             '"finl_trns_pric": 1E5, "purc_retn_cnt": -0, "purc_retn_stoin_time": "2024-05-01", "memo": "\\u00e9\\n"}\n')
+    # More files the fast path must leave to the Python reader:
+    write_lines("j-repeated-key.jsonl", messages[:1], extra='{"infno": "3503", "infno": "3504", "fixmedins_code": "H"}\n')
+    write_lines("k-carriage-return.jsonl", messages[:1], extra='{"infno": "3503",\r "fixmedins_code": "H"}\n')
+    write_lines("l-null-entry.jsonl", [{**_message("3503", "N2"), "input": {"purcinfo": None}}])
     return root
 
 
@@ -270,7 +283,7 @@ def test_json_lines_parsed_by_duckdb_give_what_the_python_reader_gives(tmp_path,
     monkeypatch.setattr(loader, "_stage_jsonl_in_duckdb", spy)
     fast = duckdb.connect(str(tmp_path / "fast.duckdb"))
     ingest_landing(landing, fast, "run")
-    assert sorted(f for f in fast_files if f.endswith(".jsonl")) == ["a-nhsa.jsonl", "b-flat.jsonl"]
+    assert sorted(f for f in fast_files if f.endswith(".jsonl")) == ["a-nhsa.jsonl", "b-flat.jsonl", "i-values.jsonl"]
 
     monkeypatch.setattr(loader, "_stage_jsonl_in_duckdb", lambda *args: None)
     slow = duckdb.connect(str(tmp_path / "slow.duckdb"))
@@ -291,6 +304,7 @@ def test_json_lines_read_with_the_first_records_header_give_what_the_full_header
     another key, or the first lacks a required column."""
     from ingest import readers
 
+    monkeypatch.setattr(loader, "JSONL_IN_DUCKDB", False)  # this is the Python reader's test
     landing = make_json_landing(tmp_path / "landing")
     lacking = [{k: v for k, v in _message("3503", "R1").items() if k != "fixmedins_code"}, _message("3503", "R2")]
     (landing / "purchases" / "i-first-lacks-a-required-key.jsonl").write_text(
