@@ -568,29 +568,32 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
         return None
     con.execute(
         r"""create temp table staged_records as
-        select m, top_keys, read_otherwise_by_python, line_chars, entry, map_keys(entry) as entry_keys,
+        select m, top_keys, read_otherwise_by_python, line_chars, line_bytes, entry, map_keys(entry) as entry_keys,
                input_ok or not list_contains(top_keys, 'input') as shape_ok
         from (select *, coalesce(cardinality(input_map) = 1 and map_values(input_map)[1] is not null, false) as input_ok,
                      map_values(input_map)[1] as entry
               from (select *, map_keys(m) as top_keys,
                            from_json(m['input'], '"MAP(VARCHAR, MAP(VARCHAR, JSON))"') as input_map
                     from (select from_json(j, '"MAP(VARCHAR, JSON)"') as m, length(j::varchar) as line_chars,
+                                 strlen(j::varchar) as line_bytes,
                                  regexp_matches(j::varchar, ',\s*[\]}]') or contains(j::varchar, chr(13)) as read_otherwise_by_python
                           from staged_json)))"""
     )
     con.execute("drop table staged_json")  # its text is in the maps now; three copies of a 1 M-line file do not fit
     # Every line is an object, without a trailing comma (DuckDB accepts
     # one, Python does not) or a carriage return (a line break to Python's
-    # reader, white space to DuckDB's), within the line limit, and an
-    # "input" key holds one entry that is an object; else the Python reader
-    # takes the file.
-    shapes_ok = con.execute(
-        f"""select coalesce(bool_and(m is not null and not read_otherwise_by_python
-                                      and line_chars + 2 <= {int(limits.MAX_LINE_CHARS.value())}
-                                      and shape_ok), true)
-            from staged_records"""
-    ).fetchone()[0]
-    if not shapes_ok:
+    # reader, white space to DuckDB's), and an "input" key holds one entry
+    # that is an object; else the Python reader takes the file. So it does
+    # when a line might be over the line limit: DuckDB gives a line's object
+    # without the white space around it, so the longest object plus all the
+    # file's bytes outside objects bounds the longest line.
+    shapes_ok, longest_object, object_bytes = con.execute(
+        """select coalesce(bool_and(m is not null and not read_otherwise_by_python and shape_ok), true),
+                  coalesce(max(line_chars), 0), coalesce(sum(line_bytes), 0)
+           from staged_records"""
+    ).fetchone()
+    outside_objects = path.stat().st_size - object_bytes
+    if not shapes_ok or longest_object + outside_objects + 1 > limits.MAX_LINE_CHARS.value():
         return None
     # The header: keys in order of first appearance; every record's keys must
     # come in that order (its JSON is then rebuilt exactly from the columns).

@@ -341,3 +341,23 @@ def test_json_lines_read_with_the_first_records_header_give_what_the_full_header
     for table in expected:
         assert got[table] == expected[table], table
     assert any(r[1] == "purchases/i-first-lacks-a-required-key.jsonl" for r in got["quarantine"])
+
+
+def test_json_lines_fast_path_leaves_a_line_over_the_limit_to_the_python_reader(tmp_path, monkeypatch):
+    """DuckDB hands over each line's object without the white space around
+    it; a line padded past YAOCAI_MAX_LINE_CHARS must still reject the file
+    as the Python reader does, naming the line."""
+    landing = make_json_landing(tmp_path / "landing")
+    folder = landing / "purchases"
+    for path in folder.iterdir():
+        if path.name != "b-flat.jsonl":
+            path.unlink()
+    lines = (folder / "b-flat.jsonl").read_text(encoding="utf-8").splitlines()
+    assert max(map(len, lines)) < 400
+    (folder / "b-flat.jsonl").write_text(lines[0] + "\n" + " " * 500 + lines[1] + "\n", encoding="utf-8")
+    monkeypatch.setenv("YAOCAI_MAX_LINE_CHARS", "600")
+    con = duckdb.connect(str(tmp_path / "lake.duckdb"))
+    report = ingest_landing(landing, con, "run")
+    rejected = [f for f in report.files if f.source_file == "purchases/b-flat.jsonl"]
+    assert [f.status for f in rejected] == ["rejected"]
+    assert "line 2: longer than 600 characters" in rejected[0].message
