@@ -557,53 +557,51 @@ def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pat
 
 
 def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
-    # Each line is parsed once into a map of key -> value (the value as JSON
-    # text), and an NHSA message's input once more; every check and rendering
-    # below works on those texts. One JSON function per check parsed each
-    # line about ten times (300 k NHSA messages: 13.7 s; this way 10.3 s,
-    # the Python reader 18 s; issue 18). A map keeps the keys in the line's
-    # order; a line that is not an object gives no map.
+    # Each line is parsed into a map of key -> value (the value as JSON
+    # text), and an NHSA message's input into a map of its entry's values;
+    # every check and rendering below works on those texts. One JSON
+    # function per check parsed each line about ten times (300 k NHSA
+    # messages: 13.7 s; this way 10.3 s, the Python reader 18 s; issue 18).
+    # The file is parsed twice, once for its keys and shape, once for its
+    # values: keeping the maps between the two held a second copy of a 1 M-line
+    # file in memory. A map keeps the keys in the line's order; a line that
+    # is not an object gives no map.
     max_depth = int(limits.MAX_JSON_DEPTH.value())
     if max_depth < 3:  # an NHSA message nests three levels; the Python reader applies the limit
         return None
-    con.execute(
-        r"""create temp table staged_records as
-        select m, top_keys, read_otherwise_by_python, line_chars, line_bytes, entry, map_keys(entry) as entry_keys,
-               input_ok or not list_contains(top_keys, 'input') as shape_ok
-        from (select *, coalesce(cardinality(input_map) = 1 and map_values(input_map)[1] is not null, false) as input_ok,
-                     map_values(input_map)[1] as entry
-              from (select *, map_keys(m) as top_keys,
-                           from_json(m['input'], '"MAP(VARCHAR, MAP(VARCHAR, JSON))"') as input_map
-                    from (select from_json(j, '"MAP(VARCHAR, JSON)"') as m, length(j::varchar) as line_chars,
-                                 strlen(j::varchar) as line_bytes,
-                                 regexp_matches(j::varchar, ',\s*[\]}]') or contains(j::varchar, chr(13)) as read_otherwise_by_python
-                          from staged_json)))"""
-    )
-    con.execute("drop table staged_json")  # its text is in the maps now; three copies of a 1 M-line file do not fit
+    records = r"""(select *, map_keys(entry) as entry_keys,
+                          coalesce(cardinality(input_map) = 1 and entry is not null, false)
+                          or not list_contains(top_keys, 'input') as shape_ok
+                   from (select *, map_values(input_map)[1] as entry
+                         from (select *, map_keys(m) as top_keys,
+                                      from_json(m['input'], '"MAP(VARCHAR, MAP(VARCHAR, JSON))"') as input_map
+                               from (select rowid as line, from_json(j, '"MAP(VARCHAR, JSON)"') as m,
+                                            length(j::varchar) as line_chars, strlen(j::varchar) as line_bytes,
+                                            regexp_matches(j::varchar, ',\s*[\]}]') or contains(j::varchar, chr(13))
+                                            as read_otherwise_by_python
+                                     from staged_json))))"""
     # Every line is an object, without a trailing comma (DuckDB accepts
     # one, Python does not) or a carriage return (a line break to Python's
     # reader, white space to DuckDB's), and an "input" key holds one entry
     # that is an object; else the Python reader takes the file. So it does
     # when a line might be over the line limit: DuckDB gives a line's object
     # without the white space around it, so the longest object plus all the
-    # file's bytes outside objects bounds the longest line.
-    shapes_ok, longest_object, object_bytes = con.execute(
-        """select coalesce(bool_and(m is not null and not read_otherwise_by_python and shape_ok), true),
-                  coalesce(max(line_chars), 0), coalesce(sum(line_bytes), 0)
-           from staged_records"""
-    ).fetchone()
-    outside_objects = path.stat().st_size - object_bytes
-    if not shapes_ok or longest_object + outside_objects + 1 > limits.MAX_LINE_CHARS.value():
+    # file's bytes outside objects bounds the longest line. A record's keys:
+    # the envelope's without "input", then the entry's not already there
+    # (readers._flatten_nhsa).
+    key_sets = con.execute(
+        f"""select top_keys, entry_keys, min(line) as first,
+                   bool_and(m is not null and not read_otherwise_by_python and shape_ok) as shape_ok,
+                   max(line_chars) as longest_object, sum(line_bytes) as object_bytes
+            from {records} group by top_keys, entry_keys order by first"""
+    ).fetchall()
+    outside_objects = path.stat().st_size - sum(object_bytes for *_, object_bytes in key_sets)
+    if (not all(shape_ok for _, _, _, shape_ok, _, _ in key_sets)
+            or max((longest for *_, longest, _ in key_sets), default=0) + outside_objects + 1 > limits.MAX_LINE_CHARS.value()):
         return None
-    # The header: keys in order of first appearance; every record's keys must
-    # come in that order (its JSON is then rebuilt exactly from the columns).
-    # A record's keys: the envelope's without "input", then the entry's not
-    # already there (readers._flatten_nhsa).
-    key_sets = con.execute("select top_keys, entry_keys, min(rowid) as first from staged_records "
-                           "group by top_keys, entry_keys order by first").fetchall()
-    if any(len(set(top)) != len(top) or len(set(entry or [])) != len(entry or []) for top, entry, _ in key_sets):
+    if any(len(set(top)) != len(top) or len(set(entry or [])) != len(entry or []) for top, entry, *_ in key_sets):
         return None  # a key repeated in a record (a map built from a column keeps both)
-    key_lists = [[k for k in top if k != "input"] + [k for k in (entry or []) if k not in top] for top, entry, _ in key_sets]
+    key_lists = [[k for k in top if k != "input"] + [k for k in (entry or []) if k not in top] for top, entry, *_ in key_sets]
     header: list[str] = []
     for keys in key_lists:
         header.extend(k for k in keys if k not in header)
@@ -635,8 +633,8 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
         f"when '\"' then json_extract_string(v{i}, '$') when 't' then '1' when 'f' then '0' "
         f"else regexp_replace(v{i}, '\\.0$', '') end end as c{i}"
         for i in range(len(header)))
-    con.execute(f"create temp table staged as select {texts}, {fits} as _fits from (select {values} from staged_records)")
-    con.execute("drop table staged_records")
+    con.execute(f"create temp table staged as select {texts}, {fits} as _fits from (select {values} from {records})")
+    con.execute("drop table staged_json")
     longest = ", ".join(f"coalesce(length(c{i}), 0)" for i in range(len(header)))
     rows, fits_all, longest_cell = con.execute(
         f"select count(*), coalesce(bool_and(_fits), true), coalesce(max(greatest({longest})), 0) from staged").fetchone()
