@@ -520,8 +520,9 @@ _JSON_PLAIN_FLOAT = r"-?[0-9]{1,15}\.[0-9]+"
 
 
 # The JSON Lines fast path below gives the Python reader's result in about
-# half its time (300 k NHSA messages: 10.3 s against 18 s; issue 18), so it
-# is on; tests/test_ingest_fast_path.py checks it against the Python reader.
+# 60 % of its time (300 k NHSA messages, one after the other: 8.0-8.6 s
+# against 14.4 s; issue 18), so it is on; tests/test_ingest_fast_path.py
+# checks it against the Python reader.
 JSONL_IN_DUCKDB = True
 
 
@@ -561,10 +562,10 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
     # text), and an NHSA message's input into a map of its entry's values;
     # every check and rendering below works on those texts. One JSON
     # function per check parsed each line about ten times (300 k NHSA
-    # messages: 13.7 s; this way 10.3 s, the Python reader 18 s; issue 18).
-    # The file is parsed twice, once for its keys and shape, once for its
-    # values: keeping the maps between the two held a second copy of a 1 M-line
-    # file in memory. A map keeps the keys in the line's order; a line that
+    # messages: 13.7 s; this way 8.0-8.6 s; issue 18). The file is parsed
+    # twice, once for its keys and shape, once for its values: keeping the
+    # maps between the two held a second copy of the file in memory (the
+    # same 300 k messages: 1,016 MB against 598 MB; 2.9 GB for 970 k). A map keeps the keys in the line's order; a line that
     # is not an object gives no map.
     max_depth = int(limits.MAX_JSON_DEPTH.value())
     if max_depth < 3:  # an NHSA message nests three levels; the Python reader applies the limit
