@@ -365,7 +365,7 @@ def _out_of_time(signum, frame) -> None:
 
 
 def _drop_temp_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("staged", "staged_json", "staged_records", "typed", "more_reasons",
+    for table in ("staged", "staged_json", "typed", "more_reasons",
                   "key_groups", "lake_hits"):
         con.execute(f"drop table if exists {table}")
 
@@ -554,7 +554,6 @@ def _stage_jsonl_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pat
         return None
     finally:
         con.execute("drop table if exists staged_json")
-        con.execute("drop table if exists staged_records")
 
 
 def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Path) -> _Staged | None:
@@ -565,8 +564,9 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
     # messages: 13.7 s; this way 8.0-8.6 s; issue 18). The file is parsed
     # twice, once for its keys and shape, once for its values: keeping the
     # maps between the two held a second copy of the file in memory (the
-    # same 300 k messages: 1,016 MB against 598 MB; 2.9 GB for 970 k). A map keeps the keys in the line's order; a line that
-    # is not an object gives no map.
+    # same 300 k messages: 1,016 MB against 598 MB; 2.9 GB for 970 k). A map
+    # keeps the keys in the line's order; a line that is not an object gives
+    # no map.
     max_depth = int(limits.MAX_JSON_DEPTH.value())
     if max_depth < 3:  # an NHSA message nests three levels; the Python reader applies the limit
         return None
@@ -591,18 +591,19 @@ def _flatten_json_in_duckdb(con: duckdb.DuckDBPyConnection, feed: Feed, path: Pa
     # the envelope's without "input", then the entry's not already there
     # (readers._flatten_nhsa).
     key_sets = con.execute(
-        f"""select top_keys, entry_keys, min(line) as first,
-                   bool_and(m is not null and not read_otherwise_by_python and shape_ok) as shape_ok,
-                   max(line_chars) as longest_object, sum(line_bytes) as object_bytes
-            from {records} group by top_keys, entry_keys order by first"""
+        f"""select top_keys, coalesce(entry_keys, []), min(line) as first,
+                   bool_and(m is not null and not read_otherwise_by_python and shape_ok),
+                   max(line_chars), sum(line_bytes)
+            from {records} group by all order by first"""
     ).fetchall()
-    outside_objects = path.stat().st_size - sum(object_bytes for *_, object_bytes in key_sets)
-    if (not all(shape_ok for _, _, _, shape_ok, _, _ in key_sets)
-            or max((longest for *_, longest, _ in key_sets), default=0) + outside_objects + 1 > limits.MAX_LINE_CHARS.value()):
+    shapes_ok = all(shape_ok for _, _, _, shape_ok, _, _ in key_sets)
+    longest_object = max((longest for _, _, _, _, longest, _ in key_sets), default=0)
+    outside_objects = path.stat().st_size - sum(object_bytes for _, _, _, _, _, object_bytes in key_sets)
+    if not shapes_ok or longest_object + outside_objects + 1 > limits.MAX_LINE_CHARS.value():
         return None
-    if any(len(set(top)) != len(top) or len(set(entry or [])) != len(entry or []) for top, entry, *_ in key_sets):
+    if any(len(set(top)) != len(top) or len(set(entry)) != len(entry) for top, entry, *_ in key_sets):
         return None  # a key repeated in a record (a map built from a column keeps both)
-    key_lists = [[k for k in top if k != "input"] + [k for k in (entry or []) if k not in top] for top, entry, *_ in key_sets]
+    key_lists = [[k for k in top if k != "input"] + [k for k in entry if k not in top] for top, entry, *_ in key_sets]
     header: list[str] = []
     for keys in key_lists:
         header.extend(k for k in keys if k not in header)
