@@ -25,8 +25,18 @@ every value must pay. The GB18030 file is read as latin-1 here too (its text
 columns then hold mis-decoded text: a real decoder's cost is not in the
 floor).
 
+The publication's write floor (``--written``) is measured on the other
+side of the build: every table of a published DuckDB file (the marts and
+the month-incremental working tables it keeps) read and written once, as
+it is, into a new DuckDB file, compressed and checkpointed as the build's
+file is. A build that publishes these rows pays at least this to store
+them, whatever it computes; the rest of the dbt build is the computing.
+The pandas peer (benchmarks/peer.py) stores three indicator tables as CSV,
+so this is a cost yaocai has and the peer does not.
+
     python benchmarks/floor.py LANDING            # the tokenising floor
     python benchmarks/floor.py LANDING --typed    # the typed floor
+    python benchmarks/floor.py PUBLISHED_DB --written   # the publication's write floor
 """
 
 from __future__ import annotations
@@ -126,6 +136,30 @@ def typed(landing: Path) -> dict:
             "seconds": round(seconds, 2)}
 
 
+def written(published: Path) -> dict:
+    """The publication's write floor: every table of ``published`` copied
+    as it is into a table of a new DuckDB file (in a temporary directory,
+    removed afterwards)."""
+    with tempfile.TemporaryDirectory(prefix="yaocai-floor-") as tmp:
+        con = duckdb.connect(str(Path(tmp) / "written.duckdb"))
+        con.execute(f"set threads = {os.cpu_count()}")
+        con.execute("attach '{}' as published (read_only)".format(str(published).replace("'", "''")))
+        tables = con.execute("select schema_name, table_name, estimated_size from duckdb_tables() "
+                             "where database_name = 'published' order by schema_name, table_name").fetchall()
+        started = time.monotonic()
+        for schema, table, _ in tables:
+            con.execute(f'create schema if not exists "{schema}"')
+            con.execute(f'create table "{schema}"."{table}" as select * from published."{schema}"."{table}"')
+        con.execute("checkpoint")
+        seconds = time.monotonic() - started
+        rows = sum(con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0] for schema, table, _ in tables)
+        largest = max(tables, key=lambda t: t[2], default=None)
+        con.close()
+    return {"tables": len(tables), "rows": rows, "largest_table": largest[1] if largest else None,
+            "seconds": round(seconds, 2)}
+
+
 if __name__ == "__main__":
     target = Path(sys.argv[1])
-    print(json.dumps(typed(target) if "--typed" in sys.argv[2:] else main(target)))
+    options = sys.argv[2:]
+    print(json.dumps(written(target) if "--written" in options else typed(target) if "--typed" in options else main(target)))

@@ -11,6 +11,10 @@ yaocai_demo (institutions and products grow with the volume: ≥ 3,000 and
          that checks every value must pay (issue 18);
 * the pipeline's steps (yaocai/pipeline.py) on a fresh warehouse: ingest,
          reviews, dbt build, gate, publish, reports;
+* write floor  every table of the publication the steps made copied once
+         into a new DuckDB file (floor.py --written): the least any build
+         that publishes those rows pays to store them, against which the
+         dbt build is also given;
 * peer   the three indicators computed with pandas from the same files the
          way an analyst would (benchmarks/peer.py), checked against the
          publication;
@@ -139,6 +143,9 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     published = warehouse / "yaocai.duckdb"
     if published.exists():
         result["publication"] = publication_facts(warehouse)
+        # once: it copies the whole publication (about a minute at 20 M)
+        result["write_floor"] = measure("write-floor", python_command(str(REPO / "benchmarks" / "floor.py"), str(published),
+                                                                      "--written"), logs, env)
     if peer:
         peer_out = work / f"peer-{size}"
         result["peer"] = measure("peer", python_command(str(REPO / "benchmarks" / "peer.py"), str(landing), "--as-of", AS_OF,
@@ -231,6 +238,15 @@ def machine(memory_limit: str | None = None) -> dict:
             "duckdb_memory_limit": memory_limit or os.environ.get("YAOCAI_DUCKDB_MEMORY_LIMIT") or f"{DEFAULT_DUCKDB_MEMORY_LIMIT} (default)"}
 
 
+def _step_cell(step: dict | None, floor: float, second_floor: float | None, second_label: str) -> str:
+    """'12.3s (4.5×)', or '12.3s (4.5×; 1.2× typed)' with a second floor."""
+    if step is None:
+        return "—"
+    seconds = step["seconds"]
+    second = f"; {seconds / second_floor:.1f}× {second_label}" if second_floor else ""
+    return f"{seconds:.1f}s ({seconds / floor:.1f}×{second})"
+
+
 def render(results: list[dict]) -> str:
     """Markdown tables of the results (written into RESULTS.md)."""
     out = []
@@ -242,34 +258,43 @@ def render(results: list[dict]) -> str:
             sizes_by_commit.setdefault(r["machine"]["commit"], []).append(r["size"])
         commits = (f"commit {m['commit']}" if len(sizes_by_commit) == 1 else "commits: " + "; ".join(
             f"{', '.join(sizes)} at {commit}" for commit, sizes in sizes_by_commit.items()))
-        out.append(f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, {m['os']}; Python {m['python']}, "
+        # and rows measured on different machines, each size with its machine
+        sizes_by_machine: dict[str, list[str]] = {}
+        for r in results:
+            rm = r["machine"]
+            sizes_by_machine.setdefault(f"{rm['cpu']}, {rm['cores']} cores, {rm['memory_gb']} GB, {rm['os']}", []).append(r["size"])
+        machines = (next(iter(sizes_by_machine)) if len(sizes_by_machine) == 1 else "; ".join(
+            f"{', '.join(sizes)} on {machine}" for machine, sizes in sizes_by_machine.items()))
+        out.append(f"Machine: {machines}; Python {m['python']}, "
                    + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + f"; {commits}; "
                    f"DuckDB memory limit {m['duckdb_memory_limit']}.\n")
-    header = ("| size | lines | inst. | products | floor | typed floor | " + " | ".join(STEPS[1:])
+    header = ("| size | lines | inst. | products | floor | typed floor | write floor | " + " | ".join(STEPS[1:])
               + " | total | peer | yaocai ÷ peer |")
     out += [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         floor = r["floor"]["seconds"]
         typed_floor = r.get("typed_floor", {}).get("seconds")  # results before issue 18 have none
+        write_floor = r.get("write_floor", {}).get("seconds")  # nor these, before the write floor
         steps = r.get("steps", {})
         total = sum(s["seconds"] for name, s in steps.items() if name != "start")
-        cells = [f"{steps[s]['seconds']:.1f}s ({steps[s]['seconds'] / floor:.1f}×"
-                 + (f"; {steps[s]['seconds'] / typed_floor:.1f}× typed" if s == "ingest" and typed_floor else "") + ")"
-                 if s in steps else "—" for s in STEPS[1:]]
+        # ingest is also given against the typed floor, the dbt build against the write floor
+        second_floors = {"ingest": (typed_floor, "typed"), "dbt_build": (write_floor, "written")}
+        cells = [_step_cell(steps.get(step), floor, *second_floors.get(step, (None, ""))) for step in STEPS[1:]]
         peer = r.get("peer", {}).get("seconds")
         out.append(f"| {r['size']} | {r['purchase_lines']:,} | {r['institutions']:,} | {r['products']:,} | {floor:.1f}s | "
                    + (f"{typed_floor:.1f}s ({typed_floor / floor:.1f}×) | " if typed_floor else "— | ")
+                   + (f"{write_floor:.1f}s ({write_floor / floor:.1f}×) | " if write_floor else "— | ")
                    + " | ".join(cells) + f" | **{total:.1f}s ({total / floor:.1f}×)** | "
                    + (f"{peer:.1f}s ({peer / floor:.1f}×) | {total / peer:.2f} |" if peer else "— | — |"))
     out += ["", "Peak memory (MB; largest process of the step / sampled sum over its process tree) and load average "
             "(1-minute, before → after):", ""]
-    header = "| size | floor | typed floor | " + " | ".join(STEPS[1:]) + " | peer |"
+    header = "| size | floor | typed floor | write floor | " + " | ".join(STEPS[1:]) + " | peer |"
     out += [header, "|" + "---|" * (header.count("|") - 1)]
     for r in results:
         def cell(s: dict | None) -> str:
             return "—" if not s else f"{s['max_rss_mb']:,} / {s['tree_rss_peak_mb']:,} (load {s['load_before'][0]:.1f}→{s['load_after'][0]:.1f})"
         steps = r.get("steps", {})
-        out.append(f"| {r['size']} | {cell(r['floor'])} | {cell(r.get('typed_floor'))} | "
+        out.append(f"| {r['size']} | {cell(r['floor'])} | {cell(r.get('typed_floor'))} | {cell(r.get('write_floor'))} | "
                    + " | ".join(cell(steps.get(s)) for s in STEPS[1:])
                    + f" | {cell(r.get('peer'))} |")
     agreements = [(r["size"], r["peer"]["agreement"]) for r in results if r.get("peer", {}).get("agreement")]
