@@ -251,7 +251,7 @@ def render(results: list[dict]) -> str:
     """Markdown tables of the results (written into RESULTS.md)."""
     out = []
     if results:
-        m = results[-1]["machine"]
+        m = max(results, key=lambda r: r.get("started_at", ""))["machine"]  # the newest run's versions
         # rows measured at different commits (a size not rerun) say so, each size with its commit
         sizes_by_commit: dict[str, list[str]] = {}
         for r in results:
