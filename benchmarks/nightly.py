@@ -77,6 +77,32 @@ def _write_rows(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
+def night_deliveries(night_dir: Path) -> tuple[list[str], dict[str, list[list[str]]]]:
+    """The header and the two deliveries of the split-off night: the first,
+    small night after the full run, then the measured night."""
+    csv.field_size_limit(sys.maxsize)
+    with (night_dir / NIGHT_FILE).open(encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    return header, {"night_before": rows[:NIGHT_BEFORE_LINES], "night": rows[NIGHT_BEFORE_LINES:]}
+
+
+def _delivery_path(landing: Path, name: str) -> Path:
+    from benchmarks.measure import AS_OF
+
+    return landing / "purchases" / f"{AS_OF}_{name}.csv"
+
+
+def deliver(landing: Path, name: str, header: list[str], rows: list[list[str]]) -> None:
+    """Drops one night's file into the landing directory."""
+    _write_rows(_delivery_path(landing, name), header, rows)
+
+
+def withdraw(landing: Path, names) -> None:
+    """Takes the nights' files out again, so the landing directory can be reused."""
+    for name in names:
+        _delivery_path(landing, name).unlink(missing_ok=True)
+
+
 def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str | None = None) -> dict:
     """Run the nightly steps twice, the night before (small) and the measured
     night, with their files added; compare the measured night with the full run."""
@@ -85,15 +111,12 @@ def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str 
     landing = work / f"landing-{size}"
     night_dir = work / f"night-{size}"
     facts = json.loads((night_dir / "split.json").read_text())
-    csv.field_size_limit(sys.maxsize)
-    with (night_dir / NIGHT_FILE).open(encoding="utf-8", newline="") as handle:
-        header, *rows = list(csv.reader(handle))
-    deliveries = {"night_before": rows[:NIGHT_BEFORE_LINES], "night": rows[NIGHT_BEFORE_LINES:]}
+    header, deliveries = night_deliveries(night_dir)
     env = {"YAOCAI_DUCKDB_MEMORY_LIMIT": memory_limit} if memory_limit else {}
     nights: dict[str, dict] = {}
     try:
         for name, delivery in deliveries.items():
-            _write_rows(landing / "purchases" / f"{AS_OF}_{name}.csv", header, delivery)
+            deliver(landing, name, header, delivery)
             steps = nights[name] = {}
             for step in STEPS:
                 steps[step] = measure(step, python_command(str(REPO / "benchmarks" / "run.py"), "--step", step,
@@ -103,8 +126,7 @@ def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str 
                 if steps[step]["exit"] != 0:
                     raise SystemExit(f"{name}: step {step} failed")
     finally:
-        for name in deliveries:
-            (landing / "purchases" / f"{AS_OF}_{name}.csv").unlink(missing_ok=True)
+        withdraw(landing, deliveries)
 
     def total(steps: dict) -> float:
         return sum(s["seconds"] for name, s in steps.items() if name != "start")

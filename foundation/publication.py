@@ -169,7 +169,8 @@ def copy_verified(published: Path, warehouse: Path, destination: Path | None) ->
 RETIRED_ENV = "YAOCAI_KEEP_RETIRED_PUBLICATION"
 
 
-def _retired_record(retired: Path) -> Path:
+def retired_record(retired: Path) -> Path:
+    """Where the retired publication's record (its sha256 and fingerprint) is kept."""
     return retired.with_name(retired.name + ".json")
 
 
@@ -182,7 +183,7 @@ def keep_retired_publication() -> bool:
 def discard_retired(retired: Path) -> None:
     """Removes a retired publication and its record (the record first: a
     file without its record is never taken)."""
-    _retired_record(retired).unlink(missing_ok=True)
+    retired_record(retired).unlink(missing_ok=True)
     retired.unlink(missing_ok=True)
 
 
@@ -201,7 +202,7 @@ def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict 
 def record_retired(retired: Path, retirement: dict) -> None:
     """After the rename: the retired file's fingerprint as it is now (the
     rename changed its ctime: one link fewer)."""
-    _write_json(_retired_record(retired), {**retirement, "fingerprint": stat_stamp(retired)})
+    _write_json(retired_record(retired), {**retirement, "fingerprint": stat_stamp(retired)})
 
 
 def take_retired_publication(published: Path, warehouse: Path, retired: Path, destination: Path) -> Verification | None:
@@ -210,7 +211,7 @@ def take_retired_publication(published: Path, warehouse: Path, retired: Path, de
     holds it open; returns a verified Verification. None (and the retired
     file removed) otherwise: the caller copies the publication as before."""
     try:
-        made = json.loads(_retired_record(retired).read_text())
+        made = json.loads(retired_record(retired).read_text())
     except (OSError, ValueError):
         discard_retired(retired)
         return None
@@ -228,7 +229,7 @@ def take_retired_publication(published: Path, warehouse: Path, retired: Path, de
     if not usable:
         discard_retired(retired)
         return None
-    _retired_record(retired).unlink()
+    retired_record(retired).unlink()
     os.replace(retired, destination)
     return Verification(True, "", made["sha256"])
 
