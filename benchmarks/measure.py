@@ -1,6 +1,7 @@
 """Measuring one benchmark step in a child process, and what the benchmark
-runs: shared by benchmarks/run.py (each size) and benchmarks/nightly.py (a
-night on top of the largest size), so neither imports the other."""
+runs: shared by benchmarks/run.py (each size), benchmarks/nightly.py (a
+night on top of the largest size) and benchmarks/replay_night.py, so none
+imports another for it."""
 
 from __future__ import annotations
 
@@ -125,3 +126,31 @@ def measure(name: str, command: list[str], log_dir: Path, env: dict[str, str] | 
 
 def python_command(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def measure_steps(landing: Path, warehouse: Path, context_file: Path, log_dir: Path,
+                  env: dict[str, str] | None = None) -> dict[str, dict]:
+    """The pipeline's steps in order on one warehouse (``benchmarks/run.py
+    --step``), each measured in a child process; stops after the first that
+    fails, whose entry holds its exit status (see :func:`failed_step`)."""
+    steps: dict[str, dict] = {}
+    for step in STEPS:
+        steps[step] = measure(step, python_command(str(REPO / "benchmarks" / "run.py"), "--step", step, str(landing),
+                                                   str(warehouse), AS_OF, str(context_file)), log_dir, env)
+        if steps[step]["exit"] != 0:
+            break
+    return steps
+
+
+def failed_step(steps: dict[str, dict]) -> str | None:
+    return next((name for name, step in steps.items() if step["exit"] != 0), None)
+
+
+def steps_seconds(steps: dict[str, dict]) -> float:
+    """The steps' wall time, without "start" (opening the run record)."""
+    return sum(step["seconds"] for name, step in steps.items() if name != "start")
+
+
+def steps_line(steps: dict[str, dict]) -> str:
+    """"ingest 2.4s, reviews 0.4s, …", without "start"."""
+    return ", ".join(f"{name} {step['seconds']:.1f}s" for name, step in steps.items() if name != "start")

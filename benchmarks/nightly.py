@@ -103,10 +103,10 @@ def withdraw(landing: Path, names) -> None:
         _delivery_path(landing, name).unlink(missing_ok=True)
 
 
-def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str | None = None) -> dict:
+def bench_nightly(size: str, work: Path, full: dict, memory_limit: str | None = None) -> dict:
     """Run the nightly steps twice, the night before (small) and the measured
     night, with their files added; compare the measured night with the full run."""
-    from benchmarks.measure import AS_OF, REPO, STEPS, python_command
+    from benchmarks.measure import failed_step, measure_steps, steps_line, steps_seconds
 
     landing = work / f"landing-{size}"
     night_dir = work / f"night-{size}"
@@ -117,30 +117,22 @@ def bench_nightly(size: str, work: Path, full: dict, measure, memory_limit: str 
     try:
         for name, delivery in deliveries.items():
             deliver(landing, name, header, delivery)
-            steps = nights[name] = {}
-            for step in STEPS:
-                steps[step] = measure(step, python_command(str(REPO / "benchmarks" / "run.py"), "--step", step,
-                                                           str(landing), str(work / f"warehouse-{size}"), AS_OF,
-                                                           str(work / f"context-{size}-{name}.json")),
-                                      work / "logs" / f"{size}-{name}", env)
-                if steps[step]["exit"] != 0:
-                    raise SystemExit(f"{name}: step {step} failed")
+            nights[name] = measure_steps(landing, work / f"warehouse-{size}", work / f"context-{size}-{name}.json",
+                                         work / "logs" / f"{size}-{name}", env)
+            if failed := failed_step(nights[name]):
+                raise SystemExit(f"{name}: step {failed} failed")
     finally:
         withdraw(landing, deliveries)
 
-    def total(steps: dict) -> float:
-        return sum(s["seconds"] for name, s in steps.items() if name != "start")
-
-    steps, nightly_total = nights["night"], total(nights["night"])
-    full_total = total(full["steps"])
+    steps, nightly_total = nights["night"], steps_seconds(nights["night"])
+    full_total = steps_seconds(full["steps"])
     share = nightly_total / full_total if full_total else None
     days = facts.get("days_through_as_of", facts.get("days"))
     summary = (f"{len(deliveries['night']):,} lines ({days} day(s) from {facts['from_day']}, after a night of "
                f"{len(deliveries['night_before']):,}): "
-               + ", ".join(f"{name} {s['seconds']:.1f}s" for name, s in steps.items() if name != "start")
-               + f"; total {nightly_total:.1f}s = {share:.0%} of the full run ({full_total:.1f}s)")
+               + steps_line(steps) + f"; total {nightly_total:.1f}s = {share:.0%} of the full run ({full_total:.1f}s)")
     print("  nightly: " + summary, flush=True)
     return {**facts, "night_lines": len(deliveries["night"]), "night_before_lines": len(deliveries["night_before"]),
-            "night_before_steps": nights["night_before"], "night_before_total_seconds": round(total(nights["night_before"]), 2),
+            "night_before_steps": nights["night_before"], "night_before_total_seconds": round(steps_seconds(nights["night_before"]), 2),
             "steps": steps, "total_seconds": round(nightly_total, 2),
             "share_of_full_run": round(share, 4) if share else None, "summary": summary}

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
-from benchmarks.measure import AS_OF, STEPS, measure, python_command  # noqa: E402 (after the path is set)
+from benchmarks.measure import failed_step, measure_steps, steps_line, steps_seconds  # noqa: E402 (after the path is set)
 from benchmarks.nightly import deliver, night_deliveries, withdraw  # noqa: E402
 from foundation.files import stat_stamp  # noqa: E402
 from foundation.layout import Layout  # noqa: E402
@@ -65,13 +65,10 @@ def restamp_restored_records(warehouse: Path) -> list[Path]:
 
 
 def _run_steps(label: str, landing: Path, warehouse: Path, work: Path) -> dict[str, dict]:
-    steps: dict[str, dict] = {}
-    for step in STEPS:
-        steps[step] = measure(step, python_command(str(REPO / "benchmarks" / "run.py"), "--step", step, str(landing),
-                                                   str(warehouse), AS_OF, str(work / f"context-{label}.json")),
-                              work / "logs" / label)
-        if steps[step]["exit"] != 0:
-            raise SystemExit(f"{label}: step {step} failed (logs in {work / 'logs' / label})")
+    logs = work / "logs" / label
+    steps = measure_steps(landing, warehouse, work / f"context-{label}.json", logs)
+    if failed := failed_step(steps):
+        raise SystemExit(f"{label}: step {failed} failed (logs in {logs})")
     return steps
 
 
@@ -107,9 +104,7 @@ def replay(size: str, work: Path) -> None:
         steps = _run_steps(f"replay-{size}-night", landing, warehouse, replay_dir)
     finally:
         withdraw(landing, deliveries)
-    total = sum(s["seconds"] for name, s in steps.items() if name != "start")
-    print("night: " + ", ".join(f"{name} {s['seconds']:.1f}s" for name, s in steps.items() if name != "start")
-          + f"; total {total:.1f}s")
+    print(f"night: {steps_line(steps)}; total {steps_seconds(steps):.1f}s")
     print(f"  dbt build: {steps['dbt_build'].get('output', {}).get('line', '')}")
     build_results = Path(steps["dbt_build"]["output"]["build_db"]).parent / "dbt_target" / "build_results.json"
     if build_results.exists():

@@ -49,7 +49,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script (the orchestrator runs each step so)
     sys.path.insert(0, str(REPO))
 
-from benchmarks.measure import AS_OF, STEPS, measure, python_command  # noqa: E402 (after the path is set)
+from benchmarks.measure import AS_OF, STEPS, measure, measure_steps, python_command, steps_seconds  # noqa: E402 (after the path is set)
 from foundation.layout import DEFAULT_DUCKDB_MEMORY_LIMIT  # noqa: E402
 from yaocai.steps import STEPS as PIPELINE_STEPS  # noqa: E402
 
@@ -133,13 +133,7 @@ def bench_size(size: str, lines: int, work: Path, peer: bool, memory_limit: str 
     warehouse = work / f"warehouse-{size}"
     shutil.rmtree(warehouse, ignore_errors=True)
     context_file = work / f"context-{size}.json"
-    steps = {}
-    for step in STEPS:
-        steps[step] = measure(step, python_command(__file__, "--step", step, str(landing), str(warehouse), AS_OF,
-                                            str(context_file)), logs, env)
-        if steps[step]["exit"] != 0:
-            break
-    result["steps"] = steps
+    result["steps"] = measure_steps(landing, warehouse, context_file, logs, env)
     published = warehouse / "yaocai.duckdb"
     if published.exists():
         result["publication"] = publication_facts(warehouse)
@@ -276,7 +270,7 @@ def render(results: list[dict]) -> str:
         typed_floor = r.get("typed_floor", {}).get("seconds")  # results before issue 18 have none
         write_floor = r.get("write_floor", {}).get("seconds")  # nor these, before the write floor
         steps = r.get("steps", {})
-        total = sum(s["seconds"] for name, s in steps.items() if name != "start")
+        total = steps_seconds(steps)
         # ingest is also given against the typed floor, the dbt build against the write floor
         second_floors = {"ingest": (typed_floor, "typed"), "dbt_build": (write_floor, "written")}
         cells = [_step_cell(steps.get(step), floor, *second_floors.get(step, (None, ""))) for step in STEPS[1:]]
@@ -313,7 +307,7 @@ def render(results: list[dict]) -> str:
                 "| run | " + " | ".join(STEPS[1:]) + " | total |", "|" + "---|" * (len(STEPS) + 1)]
         runs = [("full rebuild", full)] + ([(f"first night ({before:,} lines)", n["night_before_steps"])] if before else [])
         for label, steps in (*runs, ("nightly", n["steps"])):
-            total = sum(s["seconds"] for name, s in steps.items() if name != "start")
+            total = steps_seconds(steps)
             out.append(f"| {label} | " + " | ".join(f"{steps[s]['seconds']:.1f}s" if s in steps else "—" for s in STEPS[1:])
                        + f" | **{total:.1f}s** |")
         out.append(f"\nNightly ÷ full rebuild: **{n['share_of_full_run']:.0%}**.")
@@ -396,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         if nightly:
             from benchmarks.nightly import bench_nightly
 
-            result["nightly"] = bench_nightly(size, work, result, measure, memory_limit=args.memory_limit)
+            result["nightly"] = bench_nightly(size, work, result, memory_limit=args.memory_limit)
         result["machine"] = machine(args.memory_limit)
         (RESULTS_DIR / f"{size}.json").write_text(json.dumps(result, ensure_ascii=False, indent=2))
         write_report()
