@@ -32,10 +32,12 @@ import argparse
 import datetime as dt
 import heapq
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cached_property
 from pathlib import Path
+
+import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -46,13 +48,16 @@ class Build:
     overlapped: float = 0.0                   # seconds of the makespan with two or more nodes running
     threads: int = 1                          # dbt threads the build ran with (its results' thread names)
 
-    @property
-    def children(self) -> dict[str, set[str]]:
-        children: dict[str, set[str]] = {node: set() for node in self.seconds}
-        for node, parents in self.parents.items():
-            for parent in parents:
-                children[parent].add(node)
-        return children
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        return _graph(self.parents)
+
+
+def _graph(parents: Mapping[str, Iterable[str]]) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(parents)
+    graph.add_edges_from((parent, node) for node, ps in parents.items() for parent in ps)
+    return graph
 
 
 def _is_test(node: str) -> bool:
@@ -62,23 +67,13 @@ def _is_test(node: str) -> bool:
 def with_test_edges(parents: dict[str, set[str]]) -> dict[str, frozenset[str]]:
     """Adds dbt build's edges: a non-test node waits for a test when it
     descends from every node the test reads (that rule never makes a cycle)."""
-    @cache
-    def ancestors(node: str) -> frozenset[str]:
-        found: set[str] = set()
-        for parent in parents.get(node, ()):
-            found |= {parent, *ancestors(parent)}
-        return frozenset(found)
-
-    waits = {node: set(ps) for node, ps in parents.items()}
+    graph = _graph(parents)
     tests = [node for node in parents if _is_test(node) and parents[node]]
-    for node in parents:
-        if _is_test(node):
-            continue
-        above = ancestors(node)
-        for test in tests:
-            if parents[test] <= above:
-                waits[node].add(test)
-    return {node: frozenset(ps) for node, ps in waits.items()}
+    waits = {}
+    for node, ps in parents.items():
+        above = set() if _is_test(node) else nx.ancestors(graph, node)
+        waits[node] = frozenset(ps) | {test for test in tests if parents[test] <= above}
+    return waits
 
 
 def load_build(target: Path) -> Build:
@@ -107,43 +102,20 @@ def _overlapped(spans: list[tuple[dt.datetime, dt.datetime]]) -> float:
 
 def remaining_chain(build: Build) -> dict[str, float]:
     """Each node's time plus the longest chain of nodes after it."""
-    children = build.children
-    order = topological(build)
     chain: dict[str, float] = {}
-    for node in reversed(order):
-        chain[node] = build.seconds[node] + max((chain[c] for c in children[node]), default=0.0)
+    for node in reversed(list(nx.topological_sort(build.graph))):
+        chain[node] = build.seconds[node] + max((chain[c] for c in build.graph.successors(node)), default=0.0)
     return chain
 
 
-def topological(build: Build) -> list[str]:
-    waiting = {node: len(ps) for node, ps in build.parents.items()}
-    children = build.children
-    ready = sorted(node for node, n in waiting.items() if n == 0)
-    order: list[str] = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for child in children[node]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                ready.append(child)
-    if len(order) != len(build.parents):
-        raise ValueError("the build's graph has a cycle")
-    return order
-
-
 def dbt_levels(build: Build) -> dict[str, int]:
-    """dbt's score: the node's level in a topological sort that groups ties (its longest path from a root)."""
-    level: dict[str, int] = {}
-    for node in topological(build):
-        level[node] = 1 + max((level[p] for p in build.parents[node]), default=-1)
-    return level
+    """dbt's score: the node's generation in a topological sort that groups ties (dbt/graph/queue.py)."""
+    return {node: level for level, nodes in enumerate(nx.topological_generations(build.graph)) for node in nodes}
 
 
 def simulate(build: Build, threads: int, priority: Callable[[str], object]) -> float:
     """The makespan of a list schedule: whenever a thread is free it takes the ready node of lowest priority value."""
     waiting = {node: len(ps) for node, ps in build.parents.items()}
-    children = build.children
     ready = [(priority(node), node) for node, n in waiting.items() if n == 0]
     heapq.heapify(ready)
     running: list[tuple[float, str]] = []
@@ -153,7 +125,7 @@ def simulate(build: Build, threads: int, priority: Callable[[str], object]) -> f
             _, node = heapq.heappop(ready)
             heapq.heappush(running, (now + build.seconds[node], node))
         now, node = heapq.heappop(running)
-        for child in children[node]:
+        for child in build.graph.successors(node):
             waiting[child] -= 1
             if waiting[child] == 0:
                 heapq.heappush(ready, (priority(child), child))
