@@ -43,7 +43,7 @@ from benchmarks.measure import failed_step, measure_steps, steps_line, steps_sec
 from benchmarks.nightly import deliver, night_deliveries, withdraw  # noqa: E402
 from foundation.files import stat_stamp  # noqa: E402
 from foundation.layout import Layout  # noqa: E402
-from foundation.publication import record_path, retired_record  # noqa: E402
+from foundation.publication import record_path, retired_record, write_json_record  # noqa: E402
 
 LONGEST_NODES = 12  # the dbt build's nodes printed after a replay
 
@@ -59,7 +59,7 @@ def restamp_restored_records(warehouse: Path) -> list[Path]:
         if record.exists() and target.exists():
             data = json.loads(record.read_text())
             data["fingerprint"] = stat_stamp(target)
-            record.write_text(json.dumps(data, indent=2))
+            write_json_record(record, data)
             rewritten.append(record)
     return rewritten
 

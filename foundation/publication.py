@@ -90,11 +90,11 @@ def write_record(warehouse: Path, run_id: str, sha256: str, size: int, mode: int
               **({"fingerprint": stat_stamp(published)} if published is not None else {})}
     path = record_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_json(path, record)
+    write_json_record(path, record)
     return record
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json_record(path: Path, data: dict) -> None:
     """Through a temporary name: a reader never sees half a record."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2))
@@ -202,7 +202,7 @@ def retire_publication(published: Path, warehouse: Path, retired: Path) -> dict 
 def record_retired(retired: Path, retirement: dict) -> None:
     """After the rename: the retired file's fingerprint as it is now (the
     rename changed its ctime: one link fewer)."""
-    _write_json(retired_record(retired), {**retirement, "fingerprint": stat_stamp(retired)})
+    write_json_record(retired_record(retired), {**retirement, "fingerprint": stat_stamp(retired)})
 
 
 def take_retired_publication(published: Path, warehouse: Path, retired: Path, destination: Path) -> Verification | None:
