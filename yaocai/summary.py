@@ -37,8 +37,9 @@ def summarise(published: Path) -> str:
                where region_level = 'city' and month = ? and category_group in ('drug', 'hvc')
                order by admdvs, category_group""", [latest]).fetchall()
         for admdvs, group, ratio, ytd, target in rows:
-            # Judged on the year to date, as the plans set it; a month a few
-            # points under is noise (int_anomalies__platform_ratio_below_target.sql).
+            # Judged on the year to date: the plans' targets are a year's
+            # (docs/plan-sources.md), and a month a few points under is noise
+            # (int_anomalies__platform_ratio_below_target.sql).
             verdict = "" if target is None else ("  ytd ok" if ytd is not None and ytd >= target else "  ytd BELOW TARGET")
             lines.append(f"  {_shown(CITY_NAMES.get(admdvs, admdvs))} {_shown(admdvs)} {GROUP_NAMES[group]:<6} month {_pct(ratio)}  "
                          f"ytd {_pct(ytd)}  target {_pct(target)}{verdict}")
