@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 # runs it; "start" opens the run record.
 STEPS = ("start", *(step.name for step in PIPELINE_STEPS if step.runs_for("files")))
 AS_OF = "2026-10-31"
+# Where a round keeps its data (never the repository: 20 M lines are GBs); --work overrides it.
+DEFAULT_WORK = Path(os.environ.get("YAOCAI_BENCH_WORK", "/tmp/yaocai-bench"))
 
 
 # --------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -39,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script
     sys.path.insert(0, str(REPO))
 
-from benchmarks.measure import failed_step, measure_steps, steps_line, steps_seconds  # noqa: E402 (after the path is set)
+from benchmarks.measure import DEFAULT_WORK, failed_step, measure_steps, steps_line, steps_seconds  # noqa: E402 (after the path is set)
 from benchmarks.nightly import deliver, night_deliveries, withdraw  # noqa: E402
 from foundation.files import stat_stamp  # noqa: E402
 from foundation.layout import Layout  # noqa: E402
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="replay the benchmark's measured night (issue 18)")
     parser.add_argument("action", choices=("prepare", "run"))
     parser.add_argument("size", help="a size a round generated and split a night from, e.g. 20M")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("YAOCAI_BENCH_WORK", "/tmp/yaocai-bench")),
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
                         help="the round's --work")
     args = parser.parse_args(argv)
     work = args.work.resolve()

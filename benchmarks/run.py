@@ -49,7 +49,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script (the orchestrator runs each step so)
     sys.path.insert(0, str(REPO))
 
-from benchmarks.measure import AS_OF, STEPS, measure, measure_steps, python_command, steps_seconds  # noqa: E402 (after the path is set)
+from benchmarks.measure import (AS_OF, DEFAULT_WORK, STEPS, measure, measure_steps, python_command,  # noqa: E402 (after the path is set)
+                                steps_seconds)
 from foundation.layout import DEFAULT_DUCKDB_MEMORY_LIMIT  # noqa: E402
 from yaocai.steps import STEPS as PIPELINE_STEPS  # noqa: E402
 
@@ -336,8 +337,8 @@ def write_report() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="yaocai province-scale benchmark")
     parser.add_argument("--sizes", default="1M,5M,20M", help=f"comma-separated, of {', '.join(SIZES)} (default 1M,5M,20M)")
-    parser.add_argument("--work", type=Path, default=Path(os.environ.get("YAOCAI_BENCH_WORK", "/tmp/yaocai-bench")),
-                        help="where landing data and warehouses go (default /tmp/yaocai-bench)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK,
+                        help=f"where landing data and warehouses go (default {DEFAULT_WORK})")
     parser.add_argument("--no-peer", action="store_true", help="skip the pandas peer")
     parser.add_argument("--nightly", action="store_true", help="also measure a nightly delivery on the largest size")
     parser.add_argument("--memory-limit", help="YAOCAI_DUCKDB_MEMORY_LIMIT for the steps (default: the pipeline's)")
